@@ -1,0 +1,43 @@
+"""labkit: the helper library behind the genai-labs notebooks.
+
+Importing ``labkit`` is cheap on purpose (no torch, no transformers): submodules
+load on first use, so ``labkit.fixtures.build()`` on a warm cache and the
+``labkit`` command line start in well under a second.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_SUBMODULES = {
+    "config", "data", "datagen", "record", "session", "fixtures", "models", "prompts",
+    "generate", "metrics", "finetune", "ppo", "plots", "widgets", "run", "grade",
+    "release", "cli", "sandbox", "rubrics", "exercises",
+}
+
+# Short names a notebook uses most; resolved lazily like the submodules.
+_EXPORTS = {
+    "record": ("labkit.record", "record"),
+    "start_lab": ("labkit.session", "start_lab"),
+    "LabkitError": ("labkit.config", "LabkitError"),
+}
+
+__all__ = sorted(_SUBMODULES | set(_EXPORTS))
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module, attr = _EXPORTS[name]
+        value = getattr(importlib.import_module(module), attr)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"labkit.{name}")
+    else:
+        raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,185 @@
+"""The ``labkit`` command line: fixtures | run | grade | release | report | bench."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from labkit.config import LabkitError, repo_root
+
+
+def _cmd_fixtures(args: argparse.Namespace) -> int:
+    from labkit import fixtures
+
+    manifest = fixtures.build(force=args.force)
+    print(f"fixtures ready in {fixtures.fixture_dir()} (recipe {manifest['recipe_version']}, "
+          f"policy {manifest['policy']['parameters']:,} params, classifier accuracy "
+          f"{manifest['classifier']['test_accuracy']:.3f}, built in {manifest['build_seconds']} s)")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    bench_dir = repo_root() / "bench"
+    scripts = sorted(bench_dir.glob("*.py")) if not args.names else [bench_dir / f"{n.removesuffix('.py')}.py" for n in args.names]
+    missing = [s for s in scripts if not s.is_file()]
+    if missing:
+        raise LabkitError(f"No benchmark {', '.join(m.stem for m in missing)}; available: "
+                          f"{', '.join(p.stem for p in sorted(bench_dir.glob('*.py')))}.")
+    status = 0
+    for script in scripts:
+        print(f"== {script.stem}", flush=True)
+        status |= subprocess.call([sys.executable, str(script)])
+    return status
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from labkit import release
+
+    labs = [lab for lab in args.labs if lab != "all"] or None
+    for path in release.release(labs, args.out, labs_dir=args.labs_dir):
+        print(path)
+    return 0
+
+
+# ---- run / grade / report (grading helper's section) ----
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from labkit import run as runmod
+
+    labs = runmod.resolve_labs(args.labs)
+    params = runmod.parse_assignments(args.param)
+    rows, status, graded = [], 0, []
+    for lab, nb in labs:
+        if not nb.is_file():
+            print(f"{lab}: missing: {nb} does not exist yet (not run)")
+            rows.append({"lab": lab, "status": "missing", "seconds": None})
+            status = 1
+            continue
+        res = runmod.execute(nb, args.out, params, profile=args.profile, cell_timeout=args.cell_timeout,
+                             timeout=args.timeout, from_cli=True, log_output=args.verbose)
+        print(f"{lab}: {res.status}: {res.message}", flush=True)
+        rows.append({"lab": lab, "status": res.status, "seconds": res.seconds, **runmod.headline(lab, res.results)})
+        status |= 0 if res.ok else 1
+        if args.grade:
+            from labkit import grade as grademod
+            rec = grademod.grade_run(res, parameters=params, profile=args.profile)
+            graded.append(rec)
+            grademod.write_submission_files(rec, Path(args.out) / lab / "grade")
+    print()
+    print(pd.DataFrame(rows).to_string(index=False))
+    if graded:
+        print()
+        print("grades (default rubrics, executed notebooks graded in place, not re-executed):")
+        from labkit.grade import format_table
+        print(format_table(graded))
+        for rec in graded:
+            print(f"  feedback: {Path(args.out) / rec['id'] / 'grade' / 'feedback.md'}")
+    return status
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from labkit import grade as grademod
+    from labkit.run import parse_assignments
+    from labkit.sandbox import Limits
+
+    limits = Limits(memory_mb=args.memory_mb, output_mb=args.output_mb, max_processes=args.max_processes)
+    records = grademod.grade_batch(args.submissions, args.lab, args.out, rubric=args.rubric, timeout=args.timeout,
+                                   workers=args.workers, scheduler=args.scheduler, force=args.force,
+                                   parameters=parse_assignments(args.param), profile=args.profile,
+                                   isolation=args.isolation, limits=limits)
+    print(grademod.format_table(records))
+    iso = sorted({r.get("isolation", "").split(":")[0] for r in records if r.get("isolation")})
+    print(f"\n{len(records)} submissions graded into {args.out} (grades.csv, summary.md); isolation: {', '.join(iso) or '-'}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import json as _json
+
+    from labkit import grade as grademod
+
+    out = Path(args.grades)
+    records = [_json.loads(p.read_text()) for p in sorted(out.glob(f"*/{grademod.GRADE_FILE}"))]
+    if not records:
+        raise LabkitError(f"No graded submissions under {out} (expected <id>/grade.json from `labkit grade`).")
+    grademod.write_class_reports(records, out)
+    print(grademod.format_table(records))
+    print(f"\nclass summary: {out / 'summary.md'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and --help)."""
+    parser = argparse.ArgumentParser(prog="labkit", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("fixtures", help="build (or reuse) the offline tiny models")
+    p.add_argument("--force", action="store_true", help="rebuild even when the cache is current")
+    p.set_defaults(func=_cmd_fixtures)
+
+    p = sub.add_parser("bench", help="run benchmarks in bench/ (all, or the named ones)")
+    p.add_argument("names", nargs="*")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("release", help="write the student editions (solutions stubbed, outputs cleared)")
+    p.add_argument("labs", nargs="*", metavar="LAB", help="lab1 lab2 lab3 (default: all)")
+    p.add_argument("--out", default="outputs/release", help="folder for the student notebooks (default: %(default)s)")
+    p.add_argument("--labs-dir", default=None, help="folder of the source (instructor) labs (default: the repo's labs/)")
+    p.set_defaults(func=_cmd_release)
+
+    p = sub.add_parser("run", help="execute labs headlessly with papermill (and optionally grade them)")
+    p.add_argument("labs", nargs="*", default=["all"], metavar="LAB", help="lab1 lab2 lab3, all, or a .ipynb path (default: all)")
+    p.add_argument("--profile", default="offline", help="offline | course (default: %(default)s)")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a parameter of the notebooks' parameters cell")
+    p.add_argument("--out", default="outputs", help="output folder: OUT/<lab>/ (default: %(default)s)")
+    p.add_argument("--cell-timeout", type=float, default=1800, help="seconds per cell (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per lab (default: none)")
+    p.add_argument("--grade", action="store_true", help="grade the executed labs with the default rubrics (no re-execution)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("grade", help="grade a folder of submitted notebooks in a sandbox")
+    p.add_argument("submissions", help="folder of .ipynb files, or of folders holding one each")
+    p.add_argument("--lab", required=True, choices=["lab1", "lab2", "lab3"])
+    p.add_argument("--out", required=True, help="grades folder (grades.csv, summary.md, <id>/feedback.md ...)")
+    p.add_argument("--rubric", default=None, help="rubric YAML (default: the lab's default rubric)")
+    p.add_argument("--timeout", type=float, default=900, help="wall-clock seconds per submission (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="submissions graded at once locally (default: %(default)s)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="grade on a Dask cluster instead")
+    p.add_argument("--force", action="store_true", help="regrade submissions that already have a grade")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a lab parameter for graded runs")
+    p.add_argument("--profile", default="offline")
+    p.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "rlimits"], help="sandbox (default: bwrap when it works)")
+    p.add_argument("--memory-mb", type=int, default=4096, help="memory limit per submission (default: %(default)s)")
+    p.add_argument("--output-mb", type=float, default=8, help="notebook output kept per submission (default: %(default)s)")
+    p.add_argument("--max-processes", type=int, default=32, help="processes per submission (default: %(default)s)")
+    p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser("report", help="rebuild grades.csv and the class summary of a grades folder")
+    p.add_argument("grades", help="the --out folder of `labkit grade`")
+    p.set_defaults(func=_cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``labkit`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except LabkitError as err:
+        print(f"labkit: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("labkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Profiles, paths, device/dtype choice, seeding and the error type learners see.
+
+Two profiles share one code path:
+
+* ``offline`` (default): tiny local models that ``labkit.fixtures`` trains from
+  ``data/``; no network, a 2-core CPU runs every lab in minutes.
+* ``course``: the course's google/flan-t5-base, knkarthick/dialogsum and
+  facebook/roberta-hate-speech-dynabench-r4-target with the course's
+  hyperparameters; needs the Hugging Face Hub.
+
+This module imports no torch at module level, so ``import labkit`` stays fast.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import random
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+DEFAULT_PROFILE = "offline"
+MAX_SOURCE_TOKENS = 512  # the T5 encoder limit the course's prompts ran into
+
+
+class LabkitError(Exception):
+    """An error the user can fix. The message says what was wrong, what was
+    expected and how to fix it; notebooks show it without a long traceback."""
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA hyperparameters (course: r=32, alpha=32, q/v, dropout 0.05)."""
+
+    r: int = 32
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q", "v")
+
+
+@dataclass(frozen=True)
+class PPOSettings:
+    """PPO hyperparameters (course: lr 1.41e-5, batch 16, mini-batch 4, KL 0.2 → 6)."""
+
+    learning_rate: float = 1.41e-5
+    batch_size: int = 16
+    mini_batch_size: int = 4
+    ppo_epochs: int = 1
+    init_kl_coef: float = 0.2
+    target_kl: float = 6.0
+    adaptive_kl: bool = True
+    min_new_tokens: int = 100
+    max_new_tokens: int = 400
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Where a profile's models and data come from, and its hyperparameters.
+
+    ``model``, ``tokenizer`` and ``toxicity_model`` are Hub ids (course) or
+    local directories (offline); both are loaded with ``from_pretrained``.
+    """
+
+    name: str
+    model: str
+    tokenizer: str
+    dataset: str
+    toxicity_model: str
+    uses_fixtures: bool
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    ppo: PPOSettings = field(default_factory=PPOSettings)
+    full_ft_learning_rate: float = 1e-5
+    lora_learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    max_source_tokens: int = MAX_SOURCE_TOKENS
+    description: str = ""
+
+
+COURSE_MODEL = "google/flan-t5-base"
+COURSE_DATASET = "knkarthick/dialogsum"
+COURSE_TOXICITY_MODEL = "facebook/roberta-hate-speech-dynabench-r4-target"
+
+
+def repo_root() -> Path:
+    """The checkout this package lives in (labkit is installed editable)."""
+    return Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    """The project's own datasets; ``LABKIT_DATA`` overrides (e.g. for a grader)."""
+    return Path(os.environ.get("LABKIT_DATA") or repo_root() / "data")
+
+
+def labkit_home() -> Path:
+    """Cache for fixtures and derived artifacts; ``LABKIT_HOME`` overrides
+    the default ``~/.cache/labkit``."""
+    env = os.environ.get("LABKIT_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "labkit"
+
+
+def fixture_dir(name: str = "") -> Path:
+    """Directory of one offline fixture (``tokenizer``, ``policy``, ``classifier``)."""
+    base = labkit_home() / "fixtures"
+    return base / name if name else base
+
+
+def shared_dialogsum_path() -> Path:
+    """The real DialogSum validation split beside the checkout (may be absent)."""
+    env = os.environ.get("LABKIT_DIALOGSUM_DEV")
+    return Path(env) if env else repo_root().parent / "shared" / "data" / "dialogsum" / "dialogsum.dev.jsonl"
+
+
+def _offline_profile() -> Profile:
+    return Profile(
+        name="offline",
+        model=str(fixture_dir("policy")),
+        tokenizer=str(fixture_dir("policy")),
+        dataset=str(data_dir() / "dialogsum-mini"),
+        toxicity_model=str(fixture_dir("classifier")),
+        uses_fixtures=True,
+        # The tiny model has d_model 128: r=32 would be a quarter of the width,
+        # so the adapter is scaled down with alpha kept at 2·r like the course's ratio.
+        lora=LoraSettings(r=8, alpha=16, dropout=0.05, target_modules=("q", "v")),
+        ppo=PPOSettings(
+            learning_rate=3e-4, batch_size=16, mini_batch_size=8, ppo_epochs=2,
+            init_kl_coef=0.05, target_kl=6.0, adaptive_kl=True, min_new_tokens=16, max_new_tokens=32,
+        ),
+        full_ft_learning_rate=1e-3,
+        lora_learning_rate=3e-3,
+        weight_decay=0.01,
+        description="tiny local models trained from data/ (no network, CPU minutes)",
+    )
+
+
+def _course_profile() -> Profile:
+    return Profile(
+        name="course",
+        model=COURSE_MODEL,
+        tokenizer=COURSE_MODEL,
+        dataset=COURSE_DATASET,
+        toxicity_model=COURSE_TOXICITY_MODEL,
+        uses_fixtures=False,
+        description="the course's flan-t5-base, DialogSum and RoBERTa hate-speech model (needs the Hub; a GPU helps)",
+    )
+
+
+_PROFILE_FACTORIES = {"offline": _offline_profile, "course": _course_profile}
+PROFILE_NAMES = tuple(_PROFILE_FACTORIES)
+
+
+def suggest(name: str, choices: list[str] | tuple[str, ...]) -> str:
+    """' Did you mean X?' for a close match, else ''."""
+    match = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
+    return f" Did you mean {match[0]!r}?" if match else ""
+
+
+def get_profile(name: str | Profile = DEFAULT_PROFILE, **overrides: Any) -> Profile:
+    """Return the named profile, optionally with some fields replaced.
+
+    Raises LabkitError for an unknown name, listing the known ones.
+    """
+    if isinstance(name, Profile):
+        return replace(name, **overrides) if overrides else name
+    key = str(name).strip().lower()
+    if key not in _PROFILE_FACTORIES:
+        raise LabkitError(
+            f"Unknown profile {name!r}. Expected one of {', '.join(PROFILE_NAMES)}."
+            f"{suggest(key, PROFILE_NAMES)} Set profile = \"offline\" in the parameters cell "
+            "to run on this machine without a network."
+        )
+    profile = _PROFILE_FACTORIES[key]()
+    return replace(profile, **overrides) if overrides else profile
+
+
+def choose_device(prefer: str | None = None) -> "torch.device":
+    """CUDA, then MPS, then CPU; ``prefer`` ('cpu', 'cuda', 'mps') forces one."""
+    import torch
+
+    if prefer:
+        wanted = prefer.lower()
+        if wanted == "cuda" and not torch.cuda.is_available():
+            raise LabkitError("device='cuda' was asked for but no CUDA GPU is visible. Use device=None to pick automatically.")
+        if wanted == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise LabkitError("device='mps' was asked for but Apple MPS is not available. Use device=None to pick automatically.")
+        return torch.device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def choose_dtype(device: "torch.device | str") -> "torch.dtype":
+    """bf16 on a CUDA GPU that supports it; fp32 elsewhere (CPU bf16 matmul is slow
+    on CPUs without AMX/AVX-512, and MPS bf16 support varies)."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) so a run repeats exactly."""
+    import numpy as np
+    import torch
+
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise LabkitError(f"seed must be a non-negative integer, got {seed!r}. Example: seed = 42.")
+    random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)

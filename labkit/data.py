@@ -1,0 +1,191 @@
+"""Load DialogSum-format data from a Hub name, a local folder or a jsonl file.
+
+Accepted sources (all return a ``datasets.DatasetDict`` with columns
+``id, dialogue, summary, topic`` and, where the file had several references,
+``references``):
+
+* a Hub dataset name such as ``knkarthick/dialogsum`` (course profile);
+* a folder with ``train.jsonl``/``validation.jsonl``/``test.jsonl`` (our data/)
+  or the authors' ``dialogsum.train.jsonl``/``dialogsum.dev.jsonl``/``dialogsum.test.jsonl``;
+* one jsonl file, in our format or the authors' (``fname``; multi-reference
+  test files carry ``summary1..3`` and ``topic1..3``).
+
+Bad rows raise LabkitError naming the file, the line and the field.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from labkit.config import LabkitError, Profile, data_dir, get_profile
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+SPLIT_FILES = {
+    "train": ("train.jsonl", "dialogsum.train.jsonl"),
+    "validation": ("validation.jsonl", "dev.jsonl", "dialogsum.dev.jsonl"),
+    "test": ("test.jsonl", "dialogsum.test.jsonl"),
+}
+REQUIRED = ("dialogue", "summary")
+
+
+def _split_from_filename(path: Path) -> str:
+    stem = path.name.lower()
+    if "dev" in stem or "valid" in stem:
+        return "validation"
+    if "test" in stem:
+        return "test"
+    return "train"
+
+
+def normalize_row(raw: Any, path: Path, lineno: int) -> dict[str, Any]:
+    """Turn one parsed jsonl object into ``{id, dialogue, summary, topic[, references]}``.
+
+    The authors' format names the id ``fname`` and gives test rows three
+    references (``summary1..3``); the first becomes ``summary``.
+    """
+    where = f"{path}, line {lineno}"
+    if not isinstance(raw, dict):
+        raise LabkitError(f"{where}: expected a JSON object per line, got {type(raw).__name__}.")
+    references = [raw[k] for k in ("summary1", "summary2", "summary3") if isinstance(raw.get(k), str) and raw[k].strip()]
+    summary = raw.get("summary") if "summary" in raw else (references[0] if references else None)
+    row: dict[str, Any] = {
+        "id": str(raw.get("id", raw.get("fname", f"{path.stem}_{lineno}"))),
+        "dialogue": raw.get("dialogue"),
+        "summary": summary,
+        "topic": raw.get("topic", raw.get("topic1", "")) or "",
+    }
+    for key in REQUIRED:
+        value = row[key]
+        if value is None:
+            hint = " (or summary1..3)" if key == "summary" else ""
+            raise LabkitError(
+                f"{where}: missing field {key!r}{hint}. Each line needs 'dialogue' and 'summary' "
+                "(and ideally 'id'/'fname' and 'topic')."
+            )
+        if not isinstance(value, str):
+            raise LabkitError(f"{where}: field {key!r} must be a string, got {type(value).__name__}.")
+        if not value.strip():
+            raise LabkitError(f"{where}: field {key!r} is empty. Remove the row or fill it in.")
+    if len(references) > 1:
+        row["references"] = references
+    return row
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a DialogSum jsonl file into normalized rows (see ``normalize_row``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise LabkitError(f"Data file {p} does not exist. Check the path, or run 'labkit fixtures' to rebuild data/.")
+    rows = []
+    with open(p, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise LabkitError(
+                    f"{p}, line {lineno}: malformed JSON ({err.msg} at column {err.colno}). "
+                    "Each line must be one complete JSON object."
+                ) from None
+            rows.append(normalize_row(raw, p, lineno))
+    if not rows:
+        raise LabkitError(f"{p} has no rows. Expected one JSON object per line.")
+    return rows
+
+
+def _rows_to_dataset(rows: list[dict[str, Any]]) -> "datasets.Dataset":
+    import datasets
+
+    columns = ["id", "dialogue", "summary", "topic"]
+    if any("references" in r for r in rows):
+        columns.append("references")
+        for r in rows:
+            r.setdefault("references", [r["summary"]])
+    return datasets.Dataset.from_dict({c: [r[c] for r in rows] for c in columns})
+
+
+def _find_split_files(folder: Path) -> dict[str, Path]:
+    found = {}
+    for split, names in SPLIT_FILES.items():
+        for name in names:
+            if (folder / name).is_file():
+                found[split] = folder / name
+                break
+    return found
+
+
+def load_dialogsum(source: str | os.PathLike[str] | Profile | None = None) -> "datasets.DatasetDict":
+    """Load DialogSum-format data as a DatasetDict (see the module docstring for sources).
+
+    ``None`` means the default profile's dataset (data/dialogsum-mini).
+    """
+    import datasets
+
+    if source is None or isinstance(source, Profile):
+        source = (source or get_profile()).dataset
+    text = os.fspath(source)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        files = _find_split_files(path)
+        if not files:
+            raise LabkitError(
+                f"{path} has no DialogSum split files. Expected train.jsonl / validation.jsonl / test.jsonl "
+                "(or dialogsum.train/dev/test.jsonl)."
+            )
+        return datasets.DatasetDict({split: _rows_to_dataset(read_jsonl(f)) for split, f in files.items()})
+    if text.endswith((".jsonl", ".json")) or path.suffix or text.startswith((".", "/", "~")):
+        return datasets.DatasetDict({_split_from_filename(path): _rows_to_dataset(read_jsonl(path))})
+    # Anything else is a Hub dataset name (the course profile's path).
+    try:
+        return datasets.load_dataset(text)
+    except Exception as err:  # the Hub raises many types; the user needs one message
+        raise LabkitError(
+            f"Could not load dataset {text!r} from the Hugging Face Hub ({type(err).__name__}: {err}). "
+            "The course profile needs a network connection; use profile='offline' to run with data/."
+        ) from err
+
+
+def take(dataset: "datasets.Dataset", n: int | None, *, what: str = "n_eval") -> "datasets.Dataset":
+    """The first ``n`` rows (all when None); a clear error when ``n`` is too large."""
+    if n is None:
+        return dataset
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise LabkitError(f"{what} must be a positive integer, got {n!r}.")
+    if n > len(dataset):
+        raise LabkitError(
+            f"{what}={n} is larger than the split, which has {len(dataset)} rows. "
+            f"Use {what} <= {len(dataset)}."
+        )
+    return dataset.select(range(n))
+
+
+def load_toxicity(split: str = "train", folder: str | os.PathLike[str] | None = None) -> list[dict[str, str]]:
+    """Rows ``{text, label}`` of the project's toxicity set (label 'hate' or 'nothate')."""
+    path = Path(folder or data_dir() / "toxicity") / f"{split}.jsonl"
+    if not path.is_file():
+        raise LabkitError(f"Toxicity data {path} is missing. Regenerate it with 'python -m labkit.datagen'.")
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise LabkitError(f"{path}, line {lineno}: malformed JSON ({err.msg}).") from None
+            if row.get("label") not in ("hate", "nothate") or not str(row.get("text", "")).strip():
+                raise LabkitError(f"{path}, line {lineno}: expected 'text' and a 'label' of 'hate' or 'nothate'.")
+            rows.append({"text": row["text"], "label": row["label"]})
+    return rows
+
+
+def iter_texts(dataset_dict: "datasets.DatasetDict", fields: Iterable[str] = ("dialogue", "summary")) -> Iterable[str]:
+    """Every text of the given fields across all splits (tokenizer training)."""
+    for split in dataset_dict.values():
+        for field_name in fields:
+            yield from split[field_name]

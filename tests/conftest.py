@@ -1,0 +1,37 @@
+"""Shared test setup: never touch the network; build the offline fixtures once."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from labkit.config import shared_dialogsum_path  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fixtures_manifest() -> dict:
+    """The offline fixtures (built on first use into LABKIT_HOME or ~/.cache/labkit)."""
+    from labkit import fixtures
+
+    return fixtures.build()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(fixtures_manifest):
+    from labkit.models import load_tokenizer
+
+    return load_tokenizer("offline")
+
+
+@pytest.fixture(scope="session")
+def dialogsum_dev_path():
+    """The real DialogSum validation split beside the checkout; skip when absent."""
+    path = shared_dialogsum_path()
+    if not path.is_file():
+        pytest.skip(f"real DialogSum validation split not found at {path}")
+    return path
