@@ -69,6 +69,41 @@ def _configure_logging() -> None:
     logger.propagate = False
 
 
+def check_setup(ctx: LabContext | None = None) -> "Any":
+    """A one-table answer to "is my setup right?": versions, device, dtype,
+    profile and whether the offline fixtures are built (a pandas DataFrame)."""
+    import importlib.metadata as md
+    import platform
+
+    import pandas as pd
+    import torch
+
+    from labkit import fixtures
+
+    def version(pkg: str) -> str:
+        try:
+            return md.version(pkg)
+        except md.PackageNotFoundError:
+            return "not installed"
+
+    dev = ctx.device if ctx else choose_device()
+    rows = [
+        ("python", platform.python_version(), "3.11 expected"),
+        ("labkit", __version__, ""),
+        *((pkg, version(pkg), "") for pkg in ("torch", "transformers", "peft", "datasets", "papermill", "ipywidgets")),
+        ("device", dev.type, torch.cuda.get_device_name(0) if dev.type == "cuda" else "CPU: fp32 (bf16 matmul is slow here)"),
+        ("dtype", str(ctx.dtype if ctx else choose_dtype(dev)).replace("torch.", ""), ""),
+    ]
+    if ctx is not None:
+        rows.append(("profile", ctx.profile.name, ctx.profile.description))
+        rows.append(("output_dir", str(ctx.output_dir), ""))
+    manifest = fixtures.read_manifest()
+    built = fixtures.is_current(manifest)
+    rows.append(("offline fixtures", "built" if built else "missing",
+                 str(fixtures.fixture_dir()) if built else "run 'labkit fixtures' (or any lab cell builds them, ~2 min)"))
+    return pd.DataFrame(rows, columns=["item", "value", "note"]).set_index("item")
+
+
 def start_lab(
     lab: str,
     *,
