@@ -11,15 +11,20 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+# Imported eagerly on purpose: importing the submodule labkit.record binds the
+# package attribute ``record`` to the module, which would shadow the function a
+# notebook calls as ``labkit.record(name, value)``. Binding the function here,
+# after the submodule is loaded, keeps it the function for good (record.py is light).
+from labkit.record import record  # noqa: E402
+
 _SUBMODULES = {
-    "config", "data", "datagen", "record", "session", "fixtures", "models", "prompts",
+    "config", "data", "datagen", "session", "fixtures", "models", "prompts",
     "generate", "metrics", "finetune", "ppo", "plots", "widgets", "run", "grade",
     "release", "cli", "sandbox", "rubrics", "exercises",
 }
 
 # Short names a notebook uses most; resolved lazily like the submodules.
 _EXPORTS = {
-    "record": ("labkit.record", "record"),
     "start_lab": ("labkit.session", "start_lab"),
     "LabkitError": ("labkit.config", "LabkitError"),
 }

@@ -107,8 +107,9 @@ def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
         return json.load(fh)
 
 
-def record(name: str, value: Any) -> Any:
-    """Store one gradeable result and return the JSON form that was stored.
+def record(name: str, value: Any) -> None:
+    """Store one gradeable result (returns nothing, so a cell that ends with it
+    does not show the value twice).
 
     Example: ``record("rouge_by_strategy", {"zero_shot": {"rouge1": 0.31}})``.
     Recording the same name twice keeps the last value.
@@ -124,7 +125,6 @@ def record(name: str, value: Any) -> Any:
         current[name] = stored
         _write_atomic(path, current)
     _display(name, stored)
-    return stored
 
 
 def _display(name: str, stored: Any) -> None:

@@ -58,6 +58,20 @@ def install_short_errors() -> bool:
     return True
 
 
+def enable_inline_figures() -> bool:
+    """Show matplotlib Figures returned by labkit.plots inline (registers IPython's
+    PNG formatter, which a kernel only does once pyplot is set up)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    shell.enable_matplotlib("inline")
+    return True
+
+
 def _configure_logging() -> None:
     logger = logging.getLogger("labkit")
     if not any(getattr(h, "_labkit", False) for h in logger.handlers):
@@ -122,6 +136,7 @@ def start_lab(
     (flan-t5-base training on a CPU takes hours).
     """
     install_short_errors()
+    enable_inline_figures()
     _configure_logging()
     if lab not in LABS:
         raise LabkitError(f"Unknown lab {lab!r}; expected one of {', '.join(LABS)}.")

@@ -1,0 +1,130 @@
+"""Batched evaluation vs the course's per-example generate loop, measured side by side in one run.
+
+Model: flan-t5-base's exact shape (labkit.models.build_flan_t5_base_shaped: random
+weights, no download), fp32 on the CPU. Data: the first 32 real DialogSum
+validation dialogues (../shared/data/dialogsum; skipped with a message when
+absent), as the Lab 2/3 zero-shot prompt, tokenized with the offline tokenizer.
+Every way generates exactly the same number of tokens (min_new_tokens =
+max_new_tokens = 50, greedy), so they do identical work:
+
+1. the course's loop: one ``model.generate`` per dialogue;
+2. ``labkit.generate``: length-sorted batches of 16 under inference_mode, fp32;
+3. ``labkit.generate(..., quantize="int8")``: the same with int8 dynamic
+   quantization of the Linear layers (opt-in; the quantization time is counted).
+
+A faster numeric mode must not change the results: the bench reports how many
+int8 outputs equal fp32's token for token on the flan-t5-base-shaped model, and
+ROUGE against the human summaries of fp32 vs int8 on real dialogues with the
+offline profile's trained summarizer (a random model's ROUGE says nothing).
+
+Run (heavy: ~2-4 min, ~3 GB):  flock /tmp/bigjob.lock .venv/bin/python bench/eval_throughput.py
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def course_loop(model, tokenizer, prompts, config, max_source_tokens):
+    """The course's way: tokenize, generate and decode one dialogue at a time."""
+    outputs = []
+    for prompt in prompts:
+        inputs = tokenizer(prompt, return_tensors="pt", truncation=True, max_length=max_source_tokens)
+        ids = model.generate(inputs["input_ids"], generation_config=config)[0]
+        outputs.append(tokenizer.decode(ids, skip_special_tokens=True).strip())
+    return outputs
+
+
+def timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=32, help="dialogues (default 32)")
+    parser.add_argument("--new-tokens", type=int, default=50, help="forced new tokens per dialogue (default 50)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--parity-n", type=int, default=200, help="real dialogues for the ROUGE parity check")
+    args = parser.parse_args()
+
+    import torch
+
+    from labkit import generate as lg
+    from labkit.config import shared_dialogsum_path
+    from labkit.data import read_jsonl
+    from labkit.metrics import bootstrap_ci, rouge
+    from labkit.models import build_flan_t5_base_shaped, load_seq2seq, load_tokenizer
+    from labkit.prompts import summarize_prompt
+
+    path = shared_dialogsum_path()
+    if not path.is_file():
+        print(f"SKIP: the real DialogSum validation split is not at {path}; nothing to measure.")
+        return 0
+    rows = read_jsonl(path)
+    tokenizer = load_tokenizer("offline")
+    prompts = [summarize_prompt(r["dialogue"]) for r in rows[: args.n]]
+    n_tokens = sum(len(x) for x in tokenizer(prompts, truncation=True, max_length=512)["input_ids"])
+    config = lg.make_config({"do_sample": False, "min_new_tokens": args.new_tokens, "max_new_tokens": args.new_tokens})
+    model = build_flan_t5_base_shaped(seed=0).eval()
+    print(f"model: flan-t5-base shape, {sum(p.numel() for p in model.parameters()):,} parameters, fp32, "
+          f"{torch.get_num_threads()} threads; {len(prompts)} real DialogSum dialogues ({n_tokens} input tokens), "
+          f"{args.new_tokens} forced new tokens each")
+
+    # Warm-up so neither side pays one-time costs (allocator, kernels).
+    lg.generate(model, tokenizer, prompts[:2], {"max_new_tokens": 2}, progress=False)
+
+    course, t_course = timed(lambda: course_loop(model, tokenizer, prompts, config, 512))
+    print(f"course loop (one dialogue per generate call): {t_course:6.1f} s")
+    fp32_ids, t_fp32 = timed(lambda: lg.generate_ids(model, tokenizer, prompts, config, batch_size=args.batch_size, progress=False))
+    print(f"labkit.generate fp32, batches of {args.batch_size}:      {t_fp32:6.1f} s  ratio {t_course / t_fp32:.2f}")
+    int8_ids, t_int8 = timed(lambda: lg.generate_ids(model, tokenizer, prompts, config, batch_size=args.batch_size,
+                                                     progress=False, quantize="int8"))
+    print(f"labkit.generate int8, batches of {args.batch_size}:      {t_int8:6.1f} s  ratio {t_course / t_int8:.2f} "
+          "(quantization time included)")
+
+    fp32_text = [tokenizer.decode(t, skip_special_tokens=True).strip() for t in fp32_ids]
+    same_fp32 = sum(a == b for a, b in zip(course, fp32_text))
+    same_int8 = sum(a == b for a, b in zip(fp32_ids, int8_ids))
+    int8_text = [tokenizer.decode(t, skip_special_tokens=True).strip() for t in int8_ids]
+    agree = rouge(int8_text, fp32_text).scores
+    print(f"outputs: fp32 batched == course loop for {same_fp32}/{len(prompts)}; int8 == fp32 token for token for "
+          f"{same_int8}/{len(prompts)} (ROUGE-L of int8 against fp32 outputs: {agree['rougeL']:.4f})")
+    del model
+
+    # ROUGE parity of int8 vs fp32 on real text, with a model that summarizes (the offline profile's).
+    small = load_seq2seq("offline", device="cpu", dtype=torch.float32)
+    real = rows[: args.parity_n]
+    real_prompts = [summarize_prompt(r["dialogue"]) for r in real]
+    refs = [r["summary"] for r in real]
+    a = lg.generate(small, tokenizer, real_prompts, "greedy", progress=False)
+    b = lg.generate(small, tokenizer, real_prompts, "greedy", progress=False, quantize="int8")
+    ra, rb = rouge(a, refs), rouge(b, refs)
+    identical = sum(x == y for x, y in zip(a, b))
+    worst = 0.0
+    print(f"ROUGE parity on {len(real)} real DialogSum dialogues (offline summarizer; {identical}/{len(real)} outputs identical):")
+    for m in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
+        diff = rb.per_example[m].to_numpy() - ra.per_example[m].to_numpy()
+        lo, hi = bootstrap_ci(diff)
+        worst = max(worst, abs(rb.scores[m] - ra.scores[m]))
+        print(f"  {m:9s} fp32 {ra.scores[m]:.4f}  int8 {rb.scores[m]:.4f}  int8-fp32 {rb.scores[m] - ra.scores[m]:+.4f} "
+              f"(95% CI of paired difference [{lo:+.4f}, {hi:+.4f}])")
+    parity = worst <= 0.01
+    print(f"parity (|ROUGE difference| <= 0.01 on every metric): {'ok' if parity else 'NOT MET'}")
+
+    print(f"fp32 batched speed-up: {t_course / t_fp32:.2f}x; int8 batched speed-up: {t_course / t_int8:.2f}x")
+    best = t_course / t_int8 if parity else t_course / t_fp32
+    mode = "int8" if parity else "fp32"
+    print(f"labkit.generate ({mode}, batches of {args.batch_size}) vs the course's per-example loop")
+    print(f"speed-up: {best:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
