@@ -24,8 +24,7 @@ fixtures: $(STAMP)
 	$(PY) -m labkit fixtures
 
 labs: fixtures
-	$(PY) -m labkit run all --out $(OUT)
-	$(PY) -m labkit grade-labs --out $(OUT)
+	$(PY) -m labkit run all --out $(OUT) --grade
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -33,15 +32,25 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
-# A real JupyterLab driven by Debian's Chromium (playwright's own browser download cannot work here).
-test-browser: $(STAMP)
-	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
-	$(PY) -m pip install --quiet -e ".[test,browser]"
-	$(PY) -m pytest -m browser tests/browser -v
+# A real JupyterLab driven by Debian's Chromium (playwright's own browser download cannot work here):
+# each lab runs from Run → Run All Cells; screenshots go to $(OUT)/browser.
+test-browser: fixtures
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+	@$(PY) -c "import playwright" 2>/dev/null || $(PY) -m pip install --quiet -e ".[test,browser]"
+	LABKIT_BROWSER_OUT=$(abspath $(OUT))/browser $(PY) -m pytest -m browser tests/browser -v --durations=0
 
-lab: $(STAMP)
-	$(PY) -m ipykernel install --sys-prefix --name genai-labs --display-name "genai-labs (Python 3.11)" >/dev/null
-	$(VENV)/bin/jupyter lab labs/ --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+# JupyterLab on labs/ for a learner: the project's kernel registered as "genai-labs" (the default for new
+# notebooks; the labs' own "python3" resolves to this venv too), Jupyter news and update checks off.
+# Extra server options: make lab LAB_ARGS="--no-browser --port=8899".
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/genai-labs.json
+lab: fixtures
+	$(PY) -m ipykernel install --sys-prefix --name genai-labs \
+	  --display-name "genai-labs (Python $$($(PY) -c 'import sys; print(*sys.version_info[:2], sep=".")'))" >/dev/null
+	@mkdir -p $(dir $(LAB_OVERRIDES))
+	@echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $(LAB_OVERRIDES)
+	JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter lab --ServerApp.root_dir=labs \
+	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+	  --MappingKernelManager.default_kernel_name=genai-labs $(LAB_ARGS)
 
 release: $(STAMP)
 	$(PY) -m labkit release --out $(OUT)/release

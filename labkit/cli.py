@@ -98,6 +98,26 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_grade_labs(args: argparse.Namespace) -> int:
+    from labkit import grade as grademod
+    from labkit.run import resolve_labs
+
+    graded, status = [], 0
+    for lab, _nb in resolve_labs(args.labs):
+        res = grademod.executed_lab(args.out, lab)
+        if res.status == "missing":
+            print(f"{lab}: missing: {res.message}")
+            status = 1
+            continue
+        rec = grademod.grade_run(res, profile=args.profile)
+        grademod.write_submission_files(rec, Path(args.out) / lab / "grade")
+        graded.append(rec)
+        status |= 0 if rec["score"] == rec["max"] else 1
+    if graded:
+        print(grademod.format_table(graded))
+    return status
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     import json as _json
 
@@ -159,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-mb", type=float, default=8, help="notebook output kept per submission (default: %(default)s)")
     p.add_argument("--max-processes", type=int, default=32, help="processes per submission (default: %(default)s)")
     p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser("grade-labs", help="grade labs already executed by `labkit run` (default rubrics, no re-execution)")
+    p.add_argument("labs", nargs="*", default=["all"], metavar="LAB")
+    p.add_argument("--out", default="outputs", help="the --out folder of `labkit run` (default: %(default)s)")
+    p.add_argument("--profile", default="offline")
+    p.set_defaults(func=_cmd_grade_labs)
 
     p = sub.add_parser("report", help="rebuild grades.csv and the class summary of a grades folder")
     p.add_argument("grades", help="the --out folder of `labkit grade`")
