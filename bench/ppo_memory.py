@@ -1,0 +1,139 @@
+"""PPO memory: a reference that is the policy with its adapter disabled vs a deep-copied reference.
+
+One PPO step (rollout, reference log-probs, rewards, GAE, one update) at flan-t5-base
+shape (random init, separate lm_head, LoRA r32 on q,v + value head), with a
+roberta-base-shaped random-init classifier as the reward model. Each variant runs in
+a fresh subprocess; the figure is that process's peak RSS.
+
+Prints the peak ratio shared/copied and ``saved_fraction_of_weights``: the memory
+the shared reference saves as a fraction of one copy of the policy's weights
+(1.0 is the physical best; see shared/DESIGN.md for why the plain ratio cannot
+go far below ~0.65 at this shape).
+
+    flock /tmp/bigjob.lock .venv/bin/python bench/ppo_memory.py      # ~3 GB peak, a few minutes
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+BATCH_SIZE = 8
+MINI_BATCH_SIZE = 4
+NEW_TOKENS = 32
+PROMPT_CHARS = (200, 1000)
+
+
+def peak_rss_bytes() -> int:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def load_prompts(n: int) -> list[str]:
+    from labkit.config import shared_dialogsum_path
+    from labkit.data import load_dialogsum, read_jsonl
+    from labkit.prompts import summarize_prompt
+
+    path = shared_dialogsum_path()
+    rows = read_jsonl(path) if path.is_file() else list(load_dialogsum("offline")["train"])
+    dialogues = [r["dialogue"] for r in rows if PROMPT_CHARS[0] <= len(r["dialogue"]) <= PROMPT_CHARS[1]]
+    return [summarize_prompt(d) for d in dialogues[:n]]
+
+
+def build_reward_fn(tokenizer):  # noqa: ANN001, ANN201
+    """A roberta-base-shaped random classifier (the course's reward model size); the
+    offline tokenizer's ids (< 2000) fit its vocabulary. Returns texts -> logit 0."""
+    import torch
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    torch.manual_seed(1)
+    classifier = RobertaForSequenceClassification(RobertaConfig(num_labels=2, id2label={0: "nothate", 1: "hate"},
+                                                                label2id={"nothate": 0, "hate": 1})).eval()
+
+    def reward(texts):  # noqa: ANN001, ANN202
+        enc = tokenizer(list(texts), padding=True, truncation=True, max_length=128, return_tensors="pt")
+        with torch.inference_mode():
+            return classifier(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[:, 0].numpy()
+
+    return reward, sum(p.numel() * p.element_size() for p in classifier.parameters())
+
+
+def run_variant(reference: str) -> dict:
+    """One PPO step in this process with the given reference ("shared" or "copied")."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from labkit import ppo
+    from labkit.models import build_flan_t5_base_shaped, count_parameters, load_tokenizer
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    tokenizer = load_tokenizer("offline")
+    prompts = load_prompts(BATCH_SIZE)
+    base = build_flan_t5_base_shaped(seed=0).eval()
+    weight_bytes = sum(p.numel() * p.element_size() for p in base.parameters())
+    copied = None
+    if reference == "copied":
+        # What trl's create_reference_model did: a frozen deep copy of the model.
+        copied = copy.deepcopy(base).eval().requires_grad_(False)
+    model = get_peft_model(base, LoraConfig(r=32, lora_alpha=32, lora_dropout=0.05, target_modules=["q", "v"],
+                                            task_type="SEQ_2_SEQ_LM"))
+    policy = ppo.add_value_head(model)
+    reward_fn, reward_bytes = build_reward_fn(tokenizer)
+    if copied is not None:
+        def copied_reference_logprobs(pol, batch):  # noqa: ANN001, ANN202
+            with torch.no_grad():
+                logits = copied(input_ids=batch["query_ids"], attention_mask=batch["query_mask"],
+                                decoder_input_ids=batch["decoder_input_ids"], use_cache=False).logits
+            return ppo.logprobs_from_logits(logits, batch["response"])
+
+        ppo.reference_logprobs = copied_reference_logprobs  # rollout looks it up at call time
+    config = ppo.PPOConfig(learning_rate=1.41e-5, batch_size=BATCH_SIZE, mini_batch_size=MINI_BATCH_SIZE, ppo_epochs=1,
+                           init_kl_coef=0.2, target_kl=6.0, min_new_tokens=NEW_TOKENS, max_new_tokens=NEW_TOKENS, seed=0)
+    start = time.perf_counter()
+    log = ppo.train(policy, tokenizer, prompts, reward_fn, config, steps=1, progress=False)
+    return {"reference": reference, "peak_rss_bytes": peak_rss_bytes(), "policy_weight_bytes": weight_bytes,
+            "reward_model_bytes": reward_bytes, "step_seconds": time.perf_counter() - start,
+            "trainable": count_parameters(policy).trainable, "kl": log[0]["kl"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", choices=("shared", "copied"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:
+        print("RESULT " + json.dumps(run_variant(args.variant)), flush=True)
+        return 0
+    results = {}
+    for variant in ("shared", "copied"):
+        # A fresh interpreter per variant: peak RSS never goes down within a process.
+        proc = subprocess.run([sys.executable, __file__, "--variant", variant], capture_output=True, text=True)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        if proc.returncode or not lines:
+            print(proc.stdout[-2000:], proc.stderr[-3000:], file=sys.stderr)
+            print(f"FAIL: the {variant} variant exited with {proc.returncode}", file=sys.stderr)
+            return 1
+        results[variant] = json.loads(lines[-1][len("RESULT "):])
+    shared, copied = results["shared"], results["copied"]
+    gib = 1024 ** 3
+    weights = shared["policy_weight_bytes"]
+    saved = (copied["peak_rss_bytes"] - shared["peak_rss_bytes"]) / weights
+    print(f"one PPO step at flan-t5-base shape, batch {BATCH_SIZE}, {NEW_TOKENS} new tokens, "
+          f"trainable {shared['trainable']:,}; reward model roberta-base shape ({shared['reward_model_bytes'] / gib:.2f} GiB)")
+    for r in (shared, copied):
+        print(f"{r['reference']:>7} reference: peak RSS {r['peak_rss_bytes'] / gib:.2f} GiB, step {r['step_seconds']:.1f} s")
+    print(f"one copy of the policy's weights: {weights / gib:.3f} GiB")
+    print(f"peak memory ratio shared/copied: {shared['peak_rss_bytes'] / copied['peak_rss_bytes']:.3f}")
+    print(f"saved_fraction_of_weights: {saved:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,635 @@
+"""A compact, readable PPO for encoder-decoder (seq2seq) policies, as Lab 3 uses it.
+
+trl removed its seq2seq PPO, so this is the classic algorithm (Ziegler et al.
+2019, as trl 0.4 ran it in the course) in small functions:
+
+1. ``rollout``: sample responses from the policy (a LoRA adapter on the
+   summarizer) with a length sampled per batch; keep per-token log-probs and
+   values (``ValueHead`` on the decoder's last hidden state).
+2. ``reference_logprobs``: the *same* model with the adapter disabled
+   (``peft``'s ``disable_adapter()``) is the reference: no second copy.
+3. ``compute_rewards``: per-token penalty ``-beta * (logp - logp_ref)`` plus the
+   reward model's score (the ``nothate`` logit) on the last response token.
+4. ``gae``: advantages (gamma 1, lambda 0.95), then ``whiten``.
+5. ``ppo_update``: for ``ppo_epochs`` over mini-batches, the clipped policy
+   loss and clipped value loss (``policy_loss``, ``value_loss``), gradient clipping.
+6. ``AdaptiveKLController``: beta *= 1 + clip(KL/target - 1, -0.2, 0.2) * n/horizon.
+
+``train`` drives it with a progress bar, a per-step log and resumable
+checkpoints (adapter + value head + optimizer + KL controller + RNG).
+
+The policy runs with dropout off (eval mode) in every pass, gradients still
+flow: with dropout, the rollout, the reference and the update would each see a
+different random network, so the ratio would not start at 1 nor the KL at 0.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from labkit.config import LabkitError, PPOSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from peft import PeftModel
+    from transformers import PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+VALUE_HEAD_FILE = "value_head.safetensors"
+TRAINER_STATE_FILE = "trainer_state.pt"
+LOG_FILE = "ppo_log.json"
+RewardFn = Callable[[Sequence[str]], "np.ndarray | Sequence[float] | torch.Tensor"]
+
+
+# ----------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Every knob of one PPO run. The first nine mirror ``labkit.config.PPOSettings``;
+    the rest are the classic defaults (trl 0.4's, which the course used)."""
+
+    learning_rate: float = 1.41e-5
+    batch_size: int = 16
+    mini_batch_size: int = 4
+    ppo_epochs: int = 1
+    init_kl_coef: float = 0.2
+    target_kl: float = 6.0
+    adaptive_kl: bool = True
+    min_new_tokens: int = 100
+    max_new_tokens: int = 400
+    min_length: int = 5  # the course's generation min_length: no empty summaries
+    horizon: int = 10_000
+    gamma: float = 1.0
+    lam: float = 0.95
+    cliprange: float = 0.2
+    cliprange_value: float = 0.2
+    vf_coef: float = 0.1
+    max_grad_norm: float = 1.0
+    max_source_tokens: int = 512
+    seed: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: PPOSettings, **overrides: Any) -> "PPOConfig":
+        """A config from a profile's PPOSettings, with some fields replaced."""
+        base = {f.name: getattr(settings, f.name) for f in fields(settings)}
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise LabkitError(f"Unknown PPO setting(s) {sorted(unknown)}; known: {[f.name for f in fields(cls)]}.")
+        return cls(**{**base, **overrides}).validated()
+
+    def validated(self) -> "PPOConfig":
+        """Return self, or raise LabkitError naming the first setting that cannot work."""
+        problems = []
+        if self.batch_size < 1 or self.mini_batch_size < 1 or self.ppo_epochs < 1:
+            problems.append("batch_size, mini_batch_size and ppo_epochs must be at least 1")
+        elif self.batch_size % self.mini_batch_size:
+            problems.append(f"batch_size ({self.batch_size}) must be a multiple of mini_batch_size ({self.mini_batch_size})")
+        if not 1 <= self.min_new_tokens <= self.max_new_tokens:
+            problems.append(f"need 1 <= min_new_tokens ({self.min_new_tokens}) <= max_new_tokens ({self.max_new_tokens})")
+        if self.learning_rate <= 0 or self.init_kl_coef < 0 or self.target_kl <= 0:
+            problems.append("learning_rate and target_kl must be positive and init_kl_coef non-negative")
+        if problems:
+            raise LabkitError("Invalid PPO settings: " + "; ".join(problems) + ". Fix them in the parameters cell.")
+        return self
+
+
+# ----------------------------------------------------------------------------- model
+
+
+class ValueHead(nn.Module):
+    """V(s) for every decoder position: one Linear(d_model, 1) on the decoder's
+    last hidden state (769 parameters at flan-t5-base's d_model 768)."""
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.summary = nn.Linear(d_model, 1)
+        # Small initial values: the first advantages are then mostly the reward.
+        nn.init.normal_(self.summary.weight, std=1.0 / (d_model + 1))
+        nn.init.zeros_(self.summary.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.summary(hidden).squeeze(-1)
+
+
+class PolicyWithValueHead(nn.Module):
+    """A peft-wrapped seq2seq model (the policy; with its adapter disabled, the
+    reference) plus a value head. Only the adapter and the head train."""
+
+    def __init__(self, model: "PeftModel", value_head: ValueHead | None = None) -> None:
+        super().__init__()
+        if not hasattr(model, "disable_adapter"):
+            raise LabkitError(
+                f"PPO needs a peft model (its reference is the same base with the adapter disabled), got "
+                f"{type(model).__name__}. Wrap it with labkit.finetune.make_lora_model or peft.get_peft_model."
+            )
+        self.model = model
+        d_model = int(model.config.d_model)
+        self.value_head = value_head or ValueHead(d_model)
+        self.value_head.to(device=next(model.parameters()).device, dtype=next(model.parameters()).dtype)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def forward(self, batch: "Rollout | dict[str, torch.Tensor]") -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, L, vocab) and values (B, L) of every response position."""
+        out = self.model(
+            input_ids=batch["query_ids"], attention_mask=batch["query_mask"],
+            decoder_input_ids=batch["decoder_input_ids"], output_hidden_states=True, use_cache=False,
+        )
+        values = self.value_head(out.decoder_hidden_states[-1].to(self.value_head.summary.weight.dtype))
+        return out.logits, values
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+
+def add_value_head(model: "PeftModel") -> PolicyWithValueHead:
+    """Wrap a peft seq2seq model with a fresh value head (seeded by the caller)."""
+    return PolicyWithValueHead(model)
+
+
+def policy_from_summarizer(summarizer: "PeftModel", lora: Any, *, seed: int = 0) -> PolicyWithValueHead:
+    """The PPO policy from a LoRA summarizer: its adapter is merged into the base
+    (so "adapter disabled" means exactly the summarizer, the reference), then a
+    fresh LoRA adapter (B = 0: policy == reference at step 0) and a value head go on top.
+
+    Consumes ``summarizer`` (peft merges in place; no copy of the weights is made).
+    ``lora`` is a ``labkit.config.LoraSettings``."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    if not hasattr(summarizer, "merge_and_unload"):
+        raise LabkitError(f"Expected the LoRA summarizer (a peft model), got {type(summarizer).__name__}. "
+                          "Load it with labkit.finetune.lora_summarizer(profile).")
+    base = summarizer.merge_and_unload()
+    for param in base.parameters():
+        param.requires_grad_(False)
+    torch.manual_seed(seed)
+    model = get_peft_model(base, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                            target_modules=list(lora.target_modules), bias="none",
+                                            task_type=TaskType.SEQ_2_SEQ_LM))
+    return PolicyWithValueHead(model.eval())
+
+
+# ----------------------------------------------------------------------------- rollout
+
+
+class Rollout(dict):
+    """One batch of experience; a dict of tensors (B, ...) plus ``texts``.
+
+    Keys: query_ids, query_mask (B, S); response, decoder_input_ids, mask,
+    logprobs, ref_logprobs, values (B, L); scores (B,)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError as err:
+            raise AttributeError(name) from err
+
+    def select(self, index: torch.Tensor) -> "Rollout":
+        """The rows ``index`` of every tensor (texts dropped)."""
+        return Rollout({k: v[index] for k, v in self.items() if isinstance(v, torch.Tensor)})
+
+
+def sample_new_tokens(rng: np.random.Generator, low: int, high: int) -> int:
+    """The length sampler: a new-token limit drawn uniformly from [low, high]."""
+    return int(rng.integers(low, high + 1))
+
+
+def response_mask(response: torch.Tensor, eos_token_id: int) -> torch.Tensor:
+    """1 for response tokens up to and including the first EOS, 0 for the padding after it."""
+    is_eos = (response == eos_token_id).long()
+    after_eos = (torch.cumsum(is_eos, dim=1) - is_eos) > 0
+    return (~after_eos).to(torch.float32)
+
+
+def sample_responses(
+    policy: PolicyWithValueHead,
+    tokenizer: "PreTrainedTokenizerBase",
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    min_length: int = 5,
+    max_source_tokens: int = 512,
+) -> Rollout:
+    """Sample one response per prompt (top_k 0, top_p 1: the full distribution).
+    Returns the query/response tensors and decoded texts; no scores yet."""
+    from transformers import GenerationConfig
+
+    model = policy.model
+    enc = tokenizer(list(prompts), padding=True, truncation=True, max_length=max_source_tokens,
+                    return_tensors="pt").to(policy.device)
+    config = GenerationConfig(
+        do_sample=True, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
+        min_new_tokens=min(min_length, max_new_tokens),
+        decoder_start_token_id=model.config.decoder_start_token_id,
+        pad_token_id=model.config.pad_token_id, eos_token_id=model.config.eos_token_id,
+    )
+    model.eval()
+    with torch.no_grad():
+        sequences = model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                                   generation_config=config)
+    # sequences = [decoder_start, r_1 .. r_L]: the decoder reads all but the last, predicts all but the first.
+    response = sequences[:, 1:]
+    texts = tokenizer.batch_decode(response, skip_special_tokens=True)
+    return Rollout(query_ids=enc["input_ids"], query_mask=enc["attention_mask"], response=response,
+                   decoder_input_ids=sequences[:, :-1],
+                   mask=response_mask(response, model.config.eos_token_id).to(policy.device), texts=texts)
+
+
+def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """log pi(token) at every position, (B, L)."""
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of the next-token distribution at every position, (B, L)."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def policy_forward(policy: PolicyWithValueHead, batch: Rollout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Log-probs, values and entropies of the batch's responses under the current policy."""
+    logits, values = policy(batch)
+    return logprobs_from_logits(logits, batch["response"]), values.float(), entropy_from_logits(logits)
+
+
+def reference_logprobs(policy: PolicyWithValueHead, batch: Rollout) -> torch.Tensor:
+    """Log-probs of the responses under the reference: the same base model with
+    the LoRA adapter switched off for this pass (no second copy of the weights)."""
+    with torch.no_grad(), policy.model.disable_adapter():
+        logits, _ = policy(batch)
+    return logprobs_from_logits(logits, batch["response"])
+
+
+def rollout(
+    policy: PolicyWithValueHead,
+    tokenizer: "PreTrainedTokenizerBase",
+    prompts: Sequence[str],
+    reward_fn: RewardFn,
+    *,
+    max_new_tokens: int,
+    min_length: int = 5,
+    max_source_tokens: int = 512,
+) -> Rollout:
+    """Sample responses and collect everything the update needs: old log-probs
+    and values (policy), reference log-probs (adapter off) and the scores."""
+    batch = sample_responses(policy, tokenizer, prompts, max_new_tokens=max_new_tokens,
+                             min_length=min_length, max_source_tokens=max_source_tokens)
+    with torch.no_grad():
+        logprobs, values, _ = policy_forward(policy, batch)
+    batch["logprobs"], batch["values"] = logprobs, values
+    batch["ref_logprobs"] = reference_logprobs(policy, batch)
+    scores = reward_fn(batch["texts"])
+    batch["scores"] = torch.as_tensor(np.asarray(scores, dtype=np.float32), device=policy.device)
+    return batch
+
+
+# ----------------------------------------------------------------------------- math
+
+
+def compute_rewards(
+    scores: torch.Tensor, logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch.Tensor, beta: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token rewards ``-beta * (logp - logp_ref)``, plus ``scores`` on each
+    response's last token. Returns (rewards, kl), both (B, L) and zero on padding."""
+    kl = (logprobs - ref_logprobs) * mask
+    rewards = -beta * kl
+    last = mask.long().sum(dim=1) - 1
+    rewards[torch.arange(len(scores)), last] += scores
+    return rewards * mask, kl
+
+
+def gae(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0, lam: float = 0.95
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over the response tokens.
+
+    delta_t = r_t + gamma V_{t+1} - V_t (V after the last token = 0),
+    A_t = delta_t + gamma lambda A_{t+1}; returns = A + V. Padding (mask 0,
+    always at the end) gets 0. Returns (advantages, returns), both (B, L)."""
+    rewards, values = rewards * mask, values * mask
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[:, 0])
+    length = rewards.shape[1]
+    for t in reversed(range(length)):
+        next_value = values[:, t + 1] if t + 1 < length else torch.zeros_like(running)
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        running = delta + gamma * lam * running
+        advantages[:, t] = running
+    advantages = advantages * mask
+    return advantages, (advantages + values) * mask
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (x * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(x - mean) / std over the unmasked entries; padding stays 0."""
+    mean = masked_mean(x, mask)
+    var = masked_mean((x - mean) ** 2, mask)
+    return (x - mean) * torch.rsqrt(var + eps) * mask
+
+
+def policy_loss(
+    logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, cliprange: float = 0.2
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's clipped surrogate: mean of max(-A r, -A clip(r, 1-eps, 1+eps)),
+    r = exp(logp - logp_old). Returns (loss, fraction of tokens clipped)."""
+    ratio = torch.exp(logprobs - old_logprobs)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1.0 - cliprange, 1.0 + cliprange)
+    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    return loss, masked_mean((clipped > unclipped).float(), mask)
+
+
+def value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, cliprange_value: float = 0.2
+) -> torch.Tensor:
+    """Clipped value loss: 0.5 * mean of max((V - R)^2, (V_clip - R)^2), where
+    V_clip stays within ``cliprange_value`` of the rollout's values."""
+    clipped = old_values + torch.clamp(values - old_values, -cliprange_value, cliprange_value)
+    return 0.5 * masked_mean(torch.maximum((values - returns) ** 2, (clipped - returns) ** 2), mask)
+
+
+class AdaptiveKLController:
+    """beta *= 1 + clip(KL / target - 1, -0.2, 0.2) * n_steps / horizon (Ziegler et al. 2019).
+    KL above the target raises the penalty, below lowers it, by at most 20 % per horizon."""
+
+    def __init__(self, init_kl_coef: float, target: float, horizon: int) -> None:
+        self.value, self.target, self.horizon = float(init_kl_coef), float(target), int(horizon)
+
+    def update(self, current_kl: float, n_steps: int) -> float:
+        error = float(np.clip(current_kl / self.target - 1.0, -0.2, 0.2))
+        self.value *= 1.0 + error * n_steps / self.horizon
+        return self.value
+
+    def state_dict(self) -> dict[str, float]:
+        return {"value": self.value, "target": self.target, "horizon": self.horizon}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.value, self.target, self.horizon = float(state["value"]), float(state["target"]), int(state["horizon"])
+
+
+class FixedKLController(AdaptiveKLController):
+    """A constant beta (adaptive_kl=False)."""
+
+    def update(self, current_kl: float, n_steps: int) -> float:
+        return self.value
+
+
+def make_kl_controller(config: PPOConfig) -> AdaptiveKLController:
+    cls = AdaptiveKLController if config.adaptive_kl else FixedKLController
+    return cls(config.init_kl_coef, config.target_kl, config.horizon)
+
+
+# ----------------------------------------------------------------------------- one step
+
+
+def minibatches(batch_size: int, mini_batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Shuffled index groups of ``mini_batch_size`` covering the batch once."""
+    order = torch.randperm(batch_size, generator=generator)
+    yield from order.split(mini_batch_size)
+
+
+def ppo_update(
+    policy: PolicyWithValueHead,
+    optimizer: torch.optim.Optimizer,
+    batch: Rollout,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    config: PPOConfig,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """``ppo_epochs`` passes over shuffled mini-batches: clipped policy + vf_coef *
+    clipped value loss, gradient clipping, one optimizer step per mini-batch.
+    Returns the mean losses, entropy and clip fraction over all mini-batches."""
+    totals: dict[str, float] = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clipfrac": 0.0}
+    count = 0
+    params = policy.trainable_parameters()
+    policy.model.eval()  # dropout off: see the module docstring
+    for _ in range(config.ppo_epochs):
+        for index in minibatches(len(batch["scores"]), config.mini_batch_size, generator):
+            mb = batch.select(index)
+            logprobs, values, entropy = policy_forward(policy, mb)
+            mask = mb["mask"]
+            pg, clipfrac = policy_loss(logprobs, mb["logprobs"], advantages[index], mask, config.cliprange)
+            vf = value_loss(values, mb["values"], returns[index], mask, config.cliprange_value)
+            optimizer.zero_grad(set_to_none=True)
+            (pg + config.vf_coef * vf).backward()
+            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            for key, value in (("policy_loss", pg), ("value_loss", vf), ("clipfrac", clipfrac),
+                               ("entropy", masked_mean(entropy, mask))):
+                totals[key] += float(value.detach())
+            count += 1
+    return {key: value / count for key, value in totals.items()}
+
+
+@dataclass
+class TrainState:
+    """What a resumed run needs besides the weights: the step, the KL
+    controller, the RNGs and the log so far."""
+
+    step: int
+    kl_controller: AdaptiveKLController
+    rng: np.random.Generator
+    generator: torch.Generator
+    log: list[dict[str, float]] = field(default_factory=list)
+
+
+def new_state(config: PPOConfig) -> TrainState:
+    """A fresh run's state; seeds torch's global RNG (used by sampling) with config.seed."""
+    torch.manual_seed(config.seed)  # also seeds CUDA
+    return TrainState(step=0, kl_controller=make_kl_controller(config), rng=np.random.default_rng(config.seed),
+                      generator=torch.Generator().manual_seed(config.seed))
+
+
+def ppo_step(
+    policy: PolicyWithValueHead,
+    tokenizer: "PreTrainedTokenizerBase",
+    optimizer: torch.optim.Optimizer,
+    prompts: Sequence[str],
+    reward_fn: RewardFn,
+    config: PPOConfig,
+    state: TrainState,
+) -> dict[str, float]:
+    """One PPO iteration on a batch of ``config.batch_size`` prompts drawn from
+    ``prompts``: rollout, rewards with KL penalty, GAE, update, KL controller.
+    Appends and returns the step's log entry."""
+    index = state.rng.choice(len(prompts), size=config.batch_size, replace=len(prompts) < config.batch_size)
+    max_new = sample_new_tokens(state.rng, config.min_new_tokens, config.max_new_tokens)
+    batch = rollout(policy, tokenizer, [prompts[i] for i in index], reward_fn, max_new_tokens=max_new,
+                    min_length=config.min_length, max_source_tokens=config.max_source_tokens)
+    beta = state.kl_controller.value
+    mask = batch["mask"]
+    rewards, kl = compute_rewards(batch["scores"], batch["logprobs"], batch["ref_logprobs"], mask, beta)
+    advantages, returns = gae(rewards, batch["values"], mask, config.gamma, config.lam)
+    advantages = whiten(advantages, mask)
+    losses = ppo_update(policy, optimizer, batch, advantages, returns, config, state.generator)
+    kl_per_response = float(kl.sum(dim=1).mean())
+    state.kl_controller.update(kl_per_response, config.batch_size)
+    state.step += 1
+    entry = {"step": state.step, "reward_mean": float(batch["scores"].mean()),
+             "reward_std": float(batch["scores"].std()) if len(batch["scores"]) > 1 else 0.0,
+             "kl": kl_per_response, "beta": beta, **losses,
+             "response_tokens": float(mask.sum(dim=1).mean())}
+    state.log.append(entry)
+    return entry
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def _rng_state(state: TrainState) -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "generator": state.generator.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": state.rng.bit_generator.state, "python": random.getstate()}
+
+
+def save_checkpoint(
+    policy: PolicyWithValueHead, optimizer: torch.optim.Optimizer, state: TrainState, directory: str | Path
+) -> Path:
+    """Write the adapter (peft ``save_pretrained``), ``value_head.safetensors``,
+    the optimizer + KL controller + RNG state and the log into ``directory``."""
+    from safetensors.torch import save_file
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    policy.model.save_pretrained(out)
+    save_file({k: v.detach().cpu().contiguous() for k, v in policy.value_head.state_dict().items()},
+              out / VALUE_HEAD_FILE)
+    torch.save({"step": state.step, "optimizer": optimizer.state_dict(),
+                "kl_controller": state.kl_controller.state_dict(), "rng": _rng_state(state)},
+               out / TRAINER_STATE_FILE)
+    (out / LOG_FILE).write_text(json.dumps(state.log, indent=1), encoding="utf-8")
+    return out
+
+
+def load_checkpoint(
+    policy: PolicyWithValueHead, optimizer: torch.optim.Optimizer, config: PPOConfig, directory: str | Path
+) -> TrainState:
+    """Restore what ``save_checkpoint`` wrote into ``policy`` and ``optimizer``
+    and return the TrainState to continue from (RNGs included)."""
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    src = Path(directory)
+    missing = [name for name in ("adapter_model.safetensors", VALUE_HEAD_FILE, TRAINER_STATE_FILE)
+               if not (src / name).is_file()]
+    if missing:
+        raise LabkitError(f"{src} is not a complete PPO checkpoint (missing {', '.join(missing)}). "
+                          "Start without resume, or point to the folder save_checkpoint wrote.")
+    device = policy.device
+    set_peft_model_state_dict(policy.model, load_file(src / "adapter_model.safetensors", device=str(device)))
+    policy.value_head.load_state_dict(load_file(src / VALUE_HEAD_FILE, device=str(device)))
+    saved = torch.load(src / TRAINER_STATE_FILE, map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(saved["optimizer"])
+    state = new_state(config)
+    state.step = int(saved["step"])
+    state.kl_controller.load_state_dict(saved["kl_controller"])
+    rng = saved["rng"]
+    torch.set_rng_state(rng["torch"])
+    if rng.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    state.generator.set_state(rng["generator"])
+    state.rng.bit_generator.state = rng["numpy"]
+    random.setstate(rng["python"])
+    state.log = json.loads((src / LOG_FILE).read_text(encoding="utf-8")) if (src / LOG_FILE).is_file() else []
+    return state
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def make_optimizer(policy: PolicyWithValueHead, config: PPOConfig) -> torch.optim.Optimizer:
+    """Adam over the adapter and the value head (the base stays frozen)."""
+    return torch.optim.Adam(policy.trainable_parameters(), lr=config.learning_rate)
+
+
+def train(
+    policy: PolicyWithValueHead,
+    tokenizer: "PreTrainedTokenizerBase",
+    prompts: Sequence[str],
+    reward_fn: RewardFn,
+    config: PPOConfig,
+    *,
+    steps: int,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+) -> list[dict[str, float]]:
+    """Run PPO until ``steps`` steps are done and return the per-step log
+    (step, reward_mean, kl, beta, policy_loss, value_loss, entropy, ...).
+
+    With ``checkpoint_dir``, a checkpoint is written there every
+    ``checkpoint_every`` steps (0: only at the end); ``resume=True`` continues
+    from the checkpoint there, so a resumed run repeats an uninterrupted one."""
+    from tqdm.auto import tqdm
+
+    config = config.validated()
+    if not prompts:
+        raise LabkitError("PPO needs at least one prompt; check the prompt filter and split.")
+    optimizer = make_optimizer(policy, config)
+    if resume and checkpoint_dir is not None and (Path(checkpoint_dir) / TRAINER_STATE_FILE).is_file():
+        state = load_checkpoint(policy, optimizer, config, checkpoint_dir)
+        log.info("resumed PPO from %s at step %d", checkpoint_dir, state.step)
+    else:
+        state = new_state(config)
+    bar = tqdm(total=steps, initial=min(state.step, steps), desc="PPO", disable=not progress)
+    while state.step < steps:
+        entry = ppo_step(policy, tokenizer, optimizer, prompts, reward_fn, config, state)
+        bar.update(1)
+        bar.set_postfix(reward=f"{entry['reward_mean']:.2f}", kl=f"{entry['kl']:.2f}")
+        log.debug("ppo step %s", entry)
+        if checkpoint_dir is not None and checkpoint_every and state.step % checkpoint_every == 0:
+            save_checkpoint(policy, optimizer, state, checkpoint_dir)
+    bar.close()
+    if checkpoint_dir is not None:
+        save_checkpoint(policy, optimizer, state, checkpoint_dir)
+    return list(state.log)
+
+
+# ----------------------------------------------------------------------------- evaluation helper
+
+
+def sample_summaries(
+    policy: PolicyWithValueHead,
+    tokenizer: "PreTrainedTokenizerBase",
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    min_length: int = 5,
+    batch_size: int = 32,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[str]:
+    """Sample one summary per prompt with the rollout's sampling (top_k 0, top_p 1),
+    seeded so "before" and "after" evaluations draw the same random numbers.
+    The global RNG is left as it was."""
+    from tqdm.auto import tqdm
+
+    texts: list[str] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for start in tqdm(range(0, len(prompts), batch_size), desc="sampling", disable=not progress):
+            chunk = list(prompts[start:start + batch_size])
+            texts += sample_responses(policy, tokenizer, chunk, max_new_tokens=max_new_tokens,
+                                      min_length=min_length)["texts"]
+    return texts
+
+
+def config_dict(config: PPOConfig) -> dict[str, Any]:
+    """The config as a JSON-ready dict (for records)."""
+    return asdict(config)

@@ -1,0 +1,86 @@
+"""Lab 3 end to end: the notebook runs under papermill and writes the records and
+artifacts the grader reads; the full default run (slow) meets the bar."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from labkit.config import repo_root
+
+NOTEBOOK = repo_root() / "labs" / "lab3_ppo_detox.ipynb"
+RECORDS = ("toxicity_before", "toxicity_after", "ppo_log", "trainable_params", "kl_final", "toxicity_change",
+           "exercise_1", "exercise_2", "exercise_3")
+KL_BOUND = 6.0  # nats per summary; the offline target_kl
+PARAMETERS = ("profile", "ppo_steps", "batch_size", "mini_batch_size", "ppo_epochs", "learning_rate", "init_kl_coef",
+              "target_kl", "adaptive_kl", "min_new_tokens", "max_new_tokens", "n_eval", "seed", "output_dir")
+
+
+def run_lab(tmp_path: Path, **parameters) -> tuple[dict, Path]:
+    import papermill
+
+    out = tmp_path / "out"
+    papermill.execute_notebook(str(NOTEBOOK), str(tmp_path / "lab3.ipynb"), parameters={"output_dir": str(out), **parameters},
+                               kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    return json.loads((out / "results.json").read_text()), out
+
+
+def test_notebook_is_committed_clean_with_stable_ids_and_parameters():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    ids = [cell.id for cell in nb.cells]
+    assert len(set(ids)) == len(ids) and all(i.startswith("lab3-") for i in ids)
+    assert {"lab3-ex1", "lab3-ex2", "lab3-ex3"} <= set(ids)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for name in PARAMETERS:
+        assert f"\n{name} = " in "\n" + tagged[0].source, name
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, cell.id
+    for k in (1, 2, 3):
+        src = next(c.source for c in nb.cells if c.id == f"lab3-ex{k}")
+        region_end = src.index("### END SOLUTION")
+        assert "### BEGIN SOLUTION" in src and src.index(f'labkit.record("exercise_{k}"') > region_end
+
+
+def test_lab_runs_and_writes_the_graded_records(tmp_path, fixtures_manifest):
+    # A short run (3 steps, 16 prompts): the wiring, not the bar.
+    results, out = run_lab(tmp_path, ppo_steps=3, batch_size=8, mini_batch_size=4, n_eval=16,
+                           min_new_tokens=8, max_new_tokens=12)
+    for name in RECORDS:
+        assert name in results, name
+    assert [e["step"] for e in results["ppo_log"]] == [1, 2, 3]
+    for key in ("reward_mean", "kl", "beta", "policy_loss", "value_loss", "entropy"):
+        assert key in results["ppo_log"][0]
+    assert results["ppo_log"][0]["kl"] == pytest.approx(0.0, abs=1e-4)  # policy == reference at step 0
+    assert results["kl_final"] == results["ppo_log"][-1]["kl"]
+    for name in ("toxicity_before", "toxicity_after"):
+        assert set(results[name]) == {"mean", "std", "share_above_0_5", "n"} and results[name]["n"] == 16
+    assert results["trainable_params"]["trainable"] == results["trainable_params"]["lora"] + results["trainable_params"]["value_head"]
+    table = pd.read_csv(out / "toxicity_eval.csv")
+    assert list(table.columns) == ["id", "summary_before", "summary_after", "hate_before", "hate_after"]
+    assert table.hate_before.mean() == pytest.approx(results["toxicity_before"]["mean"], rel=1e-5)
+    assert table.hate_after.mean() == pytest.approx(results["toxicity_after"]["mean"], rel=1e-5)
+    for name in ("adapter_model.safetensors", "adapter_config.json", "value_head.safetensors"):
+        assert (out / "ppo_adapter" / name).is_file(), name
+    # The exercises' reference answers agree with the artifacts they are graded against.
+    best = max(results["ppo_log"], key=lambda e: e["reward_mean"])["step"]
+    assert results["exercise_1"] == best
+    before, after = results["toxicity_before"]["mean"], results["toxicity_after"]["mean"]
+    assert results["exercise_2"] == pytest.approx(100 * (before - after) / before, rel=1e-5)
+    flipped = ((table.hate_before > 0.5) & (table.hate_after <= 0.5)).mean()
+    assert results["exercise_3"] == pytest.approx(flipped, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_default_lab_lowers_toxicity_beyond_noise_with_bounded_kl(tmp_path, fixtures_manifest):
+    results, _ = run_lab(tmp_path)
+    before, after = results["toxicity_before"], results["toxicity_after"]
+    assert after["mean"] < before["mean"]
+    assert results["toxicity_change"]["beyond_noise"] and results["toxicity_change"]["ci"][1] < 0
+    # Bounded: the KL per summary stays well under the controller's target throughout.
+    assert max(e["kl"] for e in results["ppo_log"]) < KL_BOUND

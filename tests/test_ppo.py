@@ -1,0 +1,278 @@
+"""labkit.ppo against the math: hand-computed GAE, KL controller, clipped losses;
+the shared-base reference; the value-head count at flan-t5-base shape; resume."""
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from labkit import ppo
+from labkit.config import LabkitError, PPOSettings
+
+# ----------------------------------------------------------------------------- tiny models
+
+
+class CharTokenizer:
+    """A stand-in tokenizer (ids 3..62 from characters, eos=1, pad=0), enough for
+    the tiny random T5 below; keeps these tests independent of the fixtures."""
+
+    pad_token_id = 0
+
+    def __call__(self, texts, padding=True, truncation=True, max_length=512, return_tensors="pt"):
+        from transformers import BatchEncoding
+
+        ids = [[3 + ord(c) % 60 for c in t][: max_length - 1] + [1] for t in texts]
+        width = max(map(len, ids))
+        return BatchEncoding({
+            "input_ids": torch.tensor([i + [0] * (width - len(i)) for i in ids]),
+            "attention_mask": torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids]),
+        })
+
+    def batch_decode(self, sequences, skip_special_tokens=True):
+        return ["".join(chr(97 + (int(x) - 3) % 26) for x in seq if int(x) > 2) for seq in sequences]
+
+
+PROMPTS = ["hello there", "how are you", "a somewhat longer prompt here", "x", "summarize this", "ok"]
+
+
+def tiny_base(seed: int = 0):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(seed)
+    config = T5Config(vocab_size=64, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2,
+                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    return T5ForConditionalGeneration(config).eval()
+
+
+def tiny_policy(seed: int = 0, base=None, head_seed: int | None = None) -> ppo.PolicyWithValueHead:
+    from peft import LoraConfig, get_peft_model
+
+    base = base if base is not None else tiny_base(seed)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q", "v"],
+                                            task_type="SEQ_2_SEQ_LM"))
+    torch.manual_seed(seed + 1 if head_seed is None else head_seed)
+    return ppo.add_value_head(model)
+
+
+def length_reward(texts):
+    # Deterministic and policy-dependent: shorter responses score higher.
+    return [-len(t) / 5.0 for t in texts]
+
+
+def small_config(**overrides) -> ppo.PPOConfig:
+    settings = dict(learning_rate=1e-2, batch_size=4, mini_batch_size=2, ppo_epochs=2, init_kl_coef=0.1,
+                    target_kl=1.0, adaptive_kl=True, min_new_tokens=4, max_new_tokens=8, min_length=2, seed=3)
+    settings.update(overrides)
+    return ppo.PPOConfig(**settings)
+
+
+# ----------------------------------------------------------------------------- GAE
+
+
+def test_gae_matches_hand_computed_case():
+    rewards = torch.tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 99.0]])
+    values = torch.tensor([[0.5, 1.0, 1.5], [0.5, 1.0, 7.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    adv, ret = ppo.gae(rewards, values, mask, gamma=1.0, lam=0.95)
+    # Row 0: deltas from the end 3-1.5=1.5, 2+1.5-1=2.5, 1+1-0.5=1.5;
+    # A2=1.5, A1=2.5+0.95*1.5=3.925, A0=1.5+0.95*3.925=5.22875.
+    # Row 1 ends at t=1 (padding ignored): A1=2+0-1=1, A0=1.5+0.95*1=2.45.
+    assert torch.allclose(adv, torch.tensor([[5.22875, 3.925, 1.5], [2.45, 1.0, 0.0]]))
+    assert torch.allclose(ret, torch.tensor([[5.72875, 4.925, 3.0], [2.95, 2.0, 0.0]]))
+
+
+def test_gae_uses_gamma_and_lambda():
+    adv, _ = ppo.gae(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[0.5, 1.0, 1.5]]), torch.ones(1, 3),
+                     gamma=0.5, lam=0.5)
+    # deltas: 1.5, 2+0.5*1.5-1=1.75, 1+0.5*1-0.5=1.0; A1=1.75+0.25*1.5, A0=1.0+0.25*A1
+    assert torch.allclose(adv, torch.tensor([[1.53125, 2.125, 1.5]]))
+
+
+def test_whiten_is_zero_mean_unit_variance_on_the_mask():
+    x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 100.0, 100.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    w = ppo.whiten(x, mask)
+    valid = w[mask.bool()]
+    assert abs(float(valid.mean())) < 1e-6
+    assert math.isclose(float((valid ** 2).mean()), 1.0, rel_tol=1e-5)
+    assert torch.equal(w[~mask.bool()], torch.zeros(2))
+
+
+# ----------------------------------------------------------------------------- rewards and losses
+
+
+def test_rewards_put_score_on_last_token_and_kl_penalty_everywhere():
+    logprobs = torch.tensor([[-1.0, -2.0, -3.0], [-1.0, -1.0, -5.0]])
+    ref = torch.tensor([[-1.5, -2.0, -2.0], [-2.0, -1.0, -9.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    rewards, kl = ppo.compute_rewards(torch.tensor([10.0, 20.0]), logprobs, ref, mask, beta=0.5)
+    assert torch.allclose(kl, torch.tensor([[0.5, 0.0, -1.0], [1.0, 0.0, 0.0]]))
+    assert torch.allclose(rewards, torch.tensor([[-0.25, 0.0, 0.5 + 10.0], [-0.5, 20.0, 0.0]]))
+
+
+def test_clipped_policy_loss_on_hand_made_tensors():
+    old = torch.zeros(1, 4)
+    new = torch.log(torch.tensor([[1.5, 0.5, 1.1, 3.0]]))
+    adv = torch.tensor([[1.0, -1.0, 2.0, 5.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])  # the 4th token is padding
+    loss, clipfrac = ppo.policy_loss(new, old, adv, mask, cliprange=0.2)
+    # max(-A r, -A clip(r)): token 1 max(-1.5, -1.2) = -1.2; token 2 max(0.5, 0.8) = 0.8;
+    # token 3 ratio 1.1 inside the range: -2.2.
+    assert math.isclose(float(loss), (-1.2 + 0.8 - 2.2) / 3, rel_tol=1e-6)
+    assert math.isclose(float(clipfrac), 2 / 3, rel_tol=1e-6)
+
+
+def test_clipped_value_loss_on_hand_made_tensors():
+    old = torch.zeros(1, 3)
+    values = torch.tensor([[0.5, -0.1, 9.0]])
+    returns = torch.tensor([[1.0, 1.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    loss = ppo.value_loss(values, old, returns, mask, cliprange_value=0.2)
+    # token 1: max((0.5-1)^2, (0.2-1)^2) = 0.64; token 2 inside the range: 1.21.
+    assert math.isclose(float(loss), 0.5 * (0.64 + 1.21) / 2, rel_tol=1e-6)
+
+
+def test_response_mask_keeps_tokens_through_first_eos():
+    response = torch.tensor([[5, 6, 1, 0, 0], [5, 6, 7, 8, 9], [1, 0, 0, 0, 0]])
+    assert ppo.response_mask(response, eos_token_id=1).tolist() == [
+        [1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]
+
+
+# ----------------------------------------------------------------------------- KL controller
+
+
+def test_adaptive_kl_controller_update_formula():
+    ctl = ppo.AdaptiveKLController(init_kl_coef=0.2, target=6.0, horizon=10_000)
+    ctl.update(current_kl=6.6, n_steps=16)  # error 0.1
+    assert math.isclose(ctl.value, 0.2 * (1 + 0.1 * 16 / 10_000), rel_tol=1e-12)
+    ctl.update(current_kl=60.0, n_steps=16)  # error clipped to +0.2
+    assert math.isclose(ctl.value, 0.2 * (1 + 0.1 * 16 / 10_000) * (1 + 0.2 * 16 / 10_000), rel_tol=1e-12)
+    low = ppo.AdaptiveKLController(1.0, target=6.0, horizon=100)
+    low.update(current_kl=0.0, n_steps=50)  # error -1 clipped to -0.2
+    assert math.isclose(low.value, 1.0 - 0.2 * 0.5, rel_tol=1e-12)
+
+
+def test_fixed_kl_controller_and_state_round_trip():
+    fixed = ppo.make_kl_controller(small_config(adaptive_kl=False, init_kl_coef=0.3))
+    fixed.update(100.0, 16)
+    assert fixed.value == 0.3
+    ctl = ppo.AdaptiveKLController(0.2, 6.0, 10)
+    ctl.update(12.0, 5)
+    other = ppo.AdaptiveKLController(1.0, 1.0, 1)
+    other.load_state_dict(ctl.state_dict())
+    assert other.state_dict() == ctl.state_dict()
+
+
+# ----------------------------------------------------------------------------- reference = adapter off
+
+
+def test_kl_is_zero_at_step_zero():
+    # A fresh LoRA adapter has B = 0, so policy == reference exactly.
+    policy = tiny_policy()
+    batch = ppo.rollout(policy, CharTokenizer(), PROMPTS, length_reward, max_new_tokens=6, min_length=2)
+    assert torch.allclose(batch["logprobs"], batch["ref_logprobs"], atol=1e-6)
+    _, kl = ppo.compute_rewards(batch["scores"], batch["logprobs"], batch["ref_logprobs"], batch["mask"], 0.2)
+    assert float(kl.abs().max()) < 1e-6
+
+
+def test_reference_logprobs_equal_base_model_with_adapter_disabled():
+    base = tiny_base(seed=5)
+    untouched = copy.deepcopy(base)
+    policy = tiny_policy(base=base)
+    with torch.no_grad():  # move the adapter away from B = 0 so policy and base differ
+        for name, param in policy.model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.5)
+    batch = ppo.rollout(policy, CharTokenizer(), PROMPTS, length_reward, max_new_tokens=6, min_length=2)
+    with torch.no_grad():
+        logits = untouched(input_ids=batch["query_ids"], attention_mask=batch["query_mask"],
+                           decoder_input_ids=batch["decoder_input_ids"]).logits
+    base_logprobs = ppo.logprobs_from_logits(logits, batch["response"])
+    assert torch.allclose(batch["ref_logprobs"], base_logprobs, atol=1e-5)
+    assert not torch.allclose(batch["logprobs"], base_logprobs, atol=1e-3)  # the adapter is back on after
+    assert all(p.requires_grad for n, p in policy.model.named_parameters() if "lora_" in n)
+
+
+def test_policy_needs_a_peft_model():
+    with pytest.raises(LabkitError, match="peft"):
+        ppo.PolicyWithValueHead(tiny_base())
+
+
+def test_value_head_count_on_flan_t5_base_shape():
+    from peft import LoraConfig, get_peft_model
+
+    from labkit.models import build_flan_t5_base_shaped, count_parameters
+
+    # On the meta device: the real shapes (and counts) without allocating ~1 GB.
+    with torch.device("meta"):
+        model = get_peft_model(build_flan_t5_base_shaped(), LoraConfig(
+            r=32, lora_alpha=32, lora_dropout=0.05, target_modules=["q", "v"], task_type="SEQ_2_SEQ_LM"))
+        lora_only = count_parameters(model).trainable
+        policy = ppo.add_value_head(model)
+    assert lora_only == 3_538_944
+    assert count_parameters(policy.value_head).trainable == 769
+    assert count_parameters(policy).trainable == 3_539_713
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def test_train_logs_every_step_and_moves_only_adapter_and_head():
+    policy = tiny_policy()
+    frozen = {n: p.detach().clone() for n, p in policy.named_parameters() if not p.requires_grad}
+    log = ppo.train(policy, CharTokenizer(), PROMPTS, length_reward, small_config(), steps=3, progress=False)
+    assert [e["step"] for e in log] == [1, 2, 3]
+    for key in ("reward_mean", "kl", "beta", "policy_loss", "value_loss", "entropy"):
+        assert all(math.isfinite(e[key]) for e in log), key
+    assert log[0]["kl"] == pytest.approx(0.0, abs=1e-5)
+    assert log[0]["beta"] == 0.1 and log[1]["beta"] != 0.1  # the adaptive controller moved
+    assert all(torch.equal(p, frozen[n]) for n, p in policy.named_parameters() if not p.requires_grad)
+    assert any(float(p.detach().abs().sum()) > 0 for n, p in policy.named_parameters() if "lora_B" in n)
+
+
+def test_resume_repeats_an_uninterrupted_run(tmp_path):
+    straight = tiny_policy()
+    log_straight = ppo.train(straight, CharTokenizer(), PROMPTS, length_reward, small_config(), steps=3, progress=False)
+    first = tiny_policy()
+    ppo.train(first, CharTokenizer(), PROMPTS, length_reward, small_config(), steps=2,
+              checkpoint_dir=tmp_path / "ckpt", progress=False)
+    torch.manual_seed(999)  # anything run in between must not matter
+    resumed = tiny_policy(head_seed=7)  # same base, other initial head: the checkpoint must overwrite it
+    log_resumed = ppo.train(resumed, CharTokenizer(), PROMPTS, length_reward, small_config(), steps=3,
+                            checkpoint_dir=tmp_path / "ckpt", resume=True, progress=False)
+    assert [e["step"] for e in log_resumed] == [1, 2, 3]
+    for a, b in zip(log_straight, log_resumed):
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-6)
+    trained = dict(straight.named_parameters())
+    for name, param in resumed.named_parameters():
+        if param.requires_grad:
+            assert torch.allclose(param, trained[name], atol=1e-6), name
+    for name in ("adapter_model.safetensors", "adapter_config.json", ppo.VALUE_HEAD_FILE, ppo.TRAINER_STATE_FILE):
+        assert (tmp_path / "ckpt" / name).is_file()
+
+
+def test_load_checkpoint_reports_an_incomplete_folder(tmp_path):
+    policy = tiny_policy()
+    config = small_config()
+    with pytest.raises(LabkitError, match="not a complete PPO checkpoint"):
+        ppo.load_checkpoint(policy, ppo.make_optimizer(policy, config), config, tmp_path)
+
+
+def test_config_from_settings_and_validation():
+    config = ppo.PPOConfig.from_settings(PPOSettings(), batch_size=8, mini_batch_size=4)
+    assert (config.batch_size, config.learning_rate, config.init_kl_coef, config.target_kl) == (8, 1.41e-5, 0.2, 6.0)
+    with pytest.raises(LabkitError, match="multiple of mini_batch_size"):
+        ppo.PPOConfig.from_settings(PPOSettings(), batch_size=6, mini_batch_size=4)
+    with pytest.raises(LabkitError, match="Unknown PPO setting"):
+        ppo.PPOConfig.from_settings(PPOSettings(), lr=1.0)
+
+
+def test_sample_summaries_is_seeded_and_leaves_global_rng_alone():
+    policy = tiny_policy()
+    state = torch.get_rng_state()
+    a = ppo.sample_summaries(policy, CharTokenizer(), PROMPTS, max_new_tokens=6, seed=1, progress=False)
+    b = ppo.sample_summaries(policy, CharTokenizer(), PROMPTS, max_new_tokens=6, seed=1, progress=False)
+    assert a == b and len(a) == len(PROMPTS)
+    assert torch.equal(torch.get_rng_state(), state)
