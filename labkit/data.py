@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from labkit.config import LabkitError, Profile, data_dir, get_profile
+from labkit.config import PROFILE_NAMES, LabkitError, Profile, data_dir, get_profile
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -122,10 +122,13 @@ def _find_split_files(folder: Path) -> dict[str, Path]:
 def load_dialogsum(source: str | os.PathLike[str] | Profile | None = None) -> "datasets.DatasetDict":
     """Load DialogSum-format data as a DatasetDict (see the module docstring for sources).
 
-    ``None`` means the default profile's dataset (data/dialogsum-mini).
+    ``None`` means the default profile's dataset (data/dialogsum-mini); a profile
+    name ("offline", "course") means that profile's dataset.
     """
     import datasets
 
+    if isinstance(source, str) and source.strip().lower() in PROFILE_NAMES:
+        source = get_profile(source)  # a profile name means that profile's dataset
     if source is None or isinstance(source, Profile):
         source = (source or get_profile()).dataset
     text = os.fspath(source)

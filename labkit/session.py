@@ -151,6 +151,12 @@ def start_lab(
         )
     out = Path(output_dir if output_dir is not None else Path("outputs") / lab).expanduser().resolve()
     set_results_dir(out)
+    if prof.uses_fixtures and dev.type == "cpu":
+        # The tiny offline models gain nothing from a second thread, and OpenMP threads
+        # spin-waiting on a busy 2-core laptop made training up to 8x slower (measured).
+        import torch
+
+        torch.set_num_threads(1)
     ctx = LabContext(lab=lab, profile=prof, device=dev, dtype=choose_dtype(dev), seed=seed, output_dir=out, params=dict(params))
     record("run_info", {"lab": lab, "profile": prof.name, "seed": seed, "device": dev.type,
                         "dtype": str(ctx.dtype).replace("torch.", ""), "labkit_version": __version__})
