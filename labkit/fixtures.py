@@ -93,7 +93,17 @@ def is_current(manifest: dict[str, Any] | None = None) -> bool:
         return False
     return all((fixture_dir(part) / "config.json").exists() or part == "tokenizer" for part in PARTS) and all(
         fixture_dir(part).is_dir() for part in PARTS
-    )
+    ) and _weights_intact(manifest)
+
+
+def _weights_intact(manifest: dict[str, Any]) -> bool:
+    # A deleted or half-copied weight file makes the cache stale, so ensure() rebuilds it
+    # instead of the lab failing deep inside transformers. The files are small (~6 MB).
+    weights = manifest.get("weights") or {}
+    intact = bool(weights) and weight_hashes() == weights
+    if not intact:
+        log.warning("The offline fixtures in %s are incomplete or damaged; they will be rebuilt.", fixture_dir())
+    return intact
 
 
 def weight_hashes(root: Path | None = None) -> dict[str, str]:
@@ -182,11 +192,19 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def _load_corpus() -> dict[str, list[dict[str, Any]]]:
     root = data_dir()
-    return {
-        "train": _read_jsonl(root / "dialogsum-mini" / "train.jsonl"),
-        "toxicity_train": _read_jsonl(root / "toxicity" / "train.jsonl"),
-        "toxicity_test": _read_jsonl(root / "toxicity" / "test.jsonl"),
+    files = {
+        "train": root / "dialogsum-mini" / "train.jsonl",
+        "toxicity_train": root / "toxicity" / "train.jsonl",
+        "toxicity_test": root / "toxicity" / "test.jsonl",
     }
+    missing = [path.relative_to(root).as_posix() for path in files.values() if not path.is_file()]
+    if missing:
+        raise LabkitError(
+            f"The offline models are trained from the project's data, but {root} lacks {', '.join(missing)}. "
+            "Restore data/ (git checkout -- data) or regenerate it with 'python -m labkit.datagen', "
+            "then re-run this cell."
+        )
+    return {name: _read_jsonl(path) for name, path in files.items()}
 
 
 # ----------------------------------------------------------------------------- tokenizer

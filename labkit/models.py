@@ -25,10 +25,18 @@ def _resolve(profile: Profile | str | None) -> Profile:
     return resolved
 
 
-def _from_pretrained(loader: Any, name: str, what: str, **kwargs: Any) -> Any:
+def _from_pretrained(loader: Any, name: str, what: str, *, fixture: bool = False, **kwargs: Any) -> Any:
     try:
         return loader.from_pretrained(name, **kwargs)
-    except OSError as err:
+    except Exception as err:
+        if fixture:  # a local file we built: the network advice below would mislead
+            raise LabkitError(
+                f"Could not load the {what} from the offline fixtures in {name} ({type(err).__name__}). "
+                "The cache looks damaged: rebuild it with 'labkit fixtures --force' in a terminal "
+                "(or '!labkit fixtures --force' in a cell, about 2 minutes), then re-run this cell."
+            ) from err
+        if not isinstance(err, OSError):
+            raise
         raise LabkitError(
             f"Could not load the {what} from {name!r} ({err.__class__.__name__}). "
             "The course profile downloads it from the Hugging Face Hub and needs a network; "
@@ -41,7 +49,7 @@ def load_tokenizer(profile: Profile | str | None = None) -> "PreTrainedTokenizer
     from transformers import AutoTokenizer
 
     p = _resolve(profile)
-    return _from_pretrained(AutoTokenizer, p.tokenizer, "tokenizer")
+    return _from_pretrained(AutoTokenizer, p.tokenizer, "tokenizer", fixture=p.uses_fixtures)
 
 
 def load_seq2seq(
@@ -55,7 +63,7 @@ def load_seq2seq(
 
     p = _resolve(profile)
     dev = choose_device() if device is None else device
-    model = _from_pretrained(AutoModelForSeq2SeqLM, p.model, "summarization model", dtype=dtype or choose_dtype(dev))
+    model = _from_pretrained(AutoModelForSeq2SeqLM, p.model, "summarization model", fixture=p.uses_fixtures, dtype=dtype or choose_dtype(dev))
     return model.to(dev).eval()
 
 
@@ -68,8 +76,8 @@ def load_toxicity_classifier(
 
     p = _resolve(profile)
     dev = choose_device() if device is None else device
-    model = _from_pretrained(AutoModelForSequenceClassification, p.toxicity_model, "toxicity classifier")
-    tokenizer = _from_pretrained(AutoTokenizer, p.toxicity_model, "toxicity classifier's tokenizer")
+    model = _from_pretrained(AutoModelForSequenceClassification, p.toxicity_model, "toxicity classifier", fixture=p.uses_fixtures)
+    tokenizer = _from_pretrained(AutoTokenizer, p.toxicity_model, "toxicity classifier's tokenizer", fixture=p.uses_fixtures)
     return model.to(dev).eval(), tokenizer
 
 

@@ -41,7 +41,12 @@ class LabContext:
 
 def _short_error_handler(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
     # A learner-fixable error: the message is the whole story, the stack is noise.
-    return [f"\x1b[31m{etype.__name__}\x1b[0m: {value}"]
+    stb = [f"\x1b[31m{etype.__name__}\x1b[0m: {value}"]
+    # IPython does not display what a custom handler returns: show it here. In a kernel this
+    # sends the "error" output (ename, evalue, this one-line traceback), so JupyterLab shows
+    # the message and nbclient/papermill/the grader see a failed cell.
+    shell._showtraceback(etype, value, stb)
+    return stb
 
 
 def install_short_errors() -> bool:
