@@ -49,14 +49,19 @@ def _short_error_handler(shell: Any, etype: type, value: BaseException, tb: Any,
     return stb
 
 
-def install_short_errors() -> bool:
-    """In IPython, show LabkitError as one line (the cell still fails, so
-    papermill and the grader still see the error). Returns whether installed."""
+def _ipython_shell() -> Any:
+    """The running IPython shell, or None in plain Python."""
     try:
         from IPython import get_ipython
     except ImportError:
-        return False
-    shell = get_ipython()
+        return None
+    return get_ipython()
+
+
+def install_short_errors() -> bool:
+    """In IPython, show LabkitError as one line (the cell still fails, so
+    papermill and the grader still see the error). Returns whether installed."""
+    shell = _ipython_shell()
     if shell is None:
         return False
     shell.set_custom_exc((LabkitError,), _short_error_handler)
@@ -66,11 +71,7 @@ def install_short_errors() -> bool:
 def enable_inline_figures() -> bool:
     """Show matplotlib Figures returned by labkit.plots inline (registers IPython's
     PNG formatter, which a kernel only does once pyplot is set up)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
+    shell = _ipython_shell()
     if shell is None:
         return False
     shell.enable_matplotlib("inline")
