@@ -35,3 +35,16 @@ def dialogsum_dev_path():
     if not path.is_file():
         pytest.skip(f"real DialogSum validation split not found at {path}")
     return path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tiny-model tests on one torch thread: the tiny model gains
+    nothing from a second one, and on a shared, busy 2-core machine two OpenMP
+    threads run several times slower than one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

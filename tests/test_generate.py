@@ -10,16 +10,7 @@ from labkit.generate import PRESETS, generate, generate_ids, make_config, sampli
 from labkit.prompts import flan_prompt, make_prompt, zero_shot_prompt
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tiny model gains nothing from a second thread, and on a shared, busy
-    2-core machine two OpenMP threads run several times slower than one."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
