@@ -49,6 +49,38 @@ def test_greedy_batched_equals_one_at_a_time_token_for_token(model, tokenizer, p
     assert all(len(t) > 0 for t in batched)
 
 
+@pytest.mark.parametrize("chunk_tokens", [1, 10_000])
+def test_chunked_encoder_equals_the_course_loop(model, tokenizer, prompts, monkeypatch, chunk_tokens):
+    """The separately-run encoder (one row per chunk, or the whole batch in one)
+    gives what plain ``model.generate`` on each prompt gives, token for token."""
+    import torch
+
+    import labkit.generate as lg
+
+    monkeypatch.setattr(lg, "ENCODER_CHUNK_TOKENS", chunk_tokens)
+    monkeypatch.setattr(lg, "ENCODER_CHUNK_MAX_PADDING", 1.0)
+    config = make_config({"max_new_tokens": 30})
+    ours = generate_ids(model, tokenizer, prompts, config, batch_size=len(prompts), progress=False)
+    with torch.inference_mode():
+        course = [model.generate(**tokenizer(p, return_tensors="pt"), generation_config=config)[0].tolist() for p in prompts]
+    assert ours == [lg._strip(row, tokenizer.eos_token_id) for row in course]
+
+
+def test_encoder_chunks_respect_budget_and_padding():
+    from labkit.generate import _encoder_chunks
+
+    lengths = [500, 480, 300, 290, 280, 100, 99, 98, 97, 10]
+    chunks = _encoder_chunks(lengths, token_budget=1024, max_padding=0.10)
+    assert [list(c) for c in chunks] == [[0, 1], [2, 3, 4], [5, 6, 7, 8], [9]]
+    assert [i for c in chunks for i in c] == list(range(len(lengths)))
+    for c in chunks:
+        padded = len(c) * lengths[c.start]
+        assert len(c) == 1 or (padded <= 1024 and sum(lengths[i] for i in c) >= 0.9 * padded)
+    # A row longer than the budget still gets a chunk of its own.
+    assert [list(c) for c in _encoder_chunks([2000, 1999], 1024, 0.1)] == [[0], [1]]
+    assert _encoder_chunks([], 1024, 0.1) == []
+
+
 def test_outputs_come_back_in_input_order(model, tokenizer, prompts):
     forward = generate(model, tokenizer, prompts, "greedy_short", batch_size=4, progress=False)
     backward = generate(model, tokenizer, prompts[::-1], "greedy_short", batch_size=4, progress=False)
