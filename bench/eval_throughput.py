@@ -8,7 +8,8 @@ Every way generates exactly the same number of tokens (min_new_tokens =
 max_new_tokens = 50, greedy), so they do identical work:
 
 1. the course's loop: one ``model.generate`` per dialogue;
-2. ``labkit.generate``: length-sorted batches of 16 under inference_mode, fp32;
+2. ``labkit.generate``: length-sorted batches of 16 under inference_mode, fp32,
+   the encoder run in small length-packed chunks and the decoder on the whole batch;
 3. ``labkit.generate(..., quantize="int8")``: the same with int8 dynamic
    quantization of the Linear layers (opt-in; the quantization time is counted).
 
@@ -32,12 +33,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def course_loop(model, tokenizer, prompts, config, max_source_tokens):
     """The course's way: tokenize, generate and decode one dialogue at a time."""
-    outputs = []
+    token_ids, texts = [], []
     for prompt in prompts:
         inputs = tokenizer(prompt, return_tensors="pt", truncation=True, max_length=max_source_tokens)
         ids = model.generate(inputs["input_ids"], generation_config=config)[0]
-        outputs.append(tokenizer.decode(ids, skip_special_tokens=True).strip())
-    return outputs
+        texts.append(tokenizer.decode(ids, skip_special_tokens=True).strip())
+        token_ids.append(ids.tolist()[1:])  # without the decoder start token, as labkit returns them
+    return token_ids, texts
 
 
 def timed(fn):
@@ -89,13 +91,12 @@ def main() -> int:
     print(f"labkit.generate int8, batches of {args.batch_size}:      {t_int8:6.1f} s  ratio {t_course / t_int8:.2f} "
           "(quantization time included)")
 
-    fp32_text = [tokenizer.decode(t, skip_special_tokens=True).strip() for t in fp32_ids]
-    same_fp32 = sum(a == b for a, b in zip(course, fp32_text))
+    same_fp32 = sum(a == b for a, b in zip(course[0], fp32_ids))
     same_int8 = sum(a == b for a, b in zip(fp32_ids, int8_ids))
-    int8_text = [tokenizer.decode(t, skip_special_tokens=True).strip() for t in int8_ids]
-    agree = rouge(int8_text, fp32_text).scores
+    # Token ids, not text: a random model's ids mostly lie beyond the offline
+    # tokenizer's 1,347 pieces and decode to (nearly) nothing.
     print(f"outputs: fp32 batched == course loop for {same_fp32}/{len(prompts)}; int8 == fp32 token for token for "
-          f"{same_int8}/{len(prompts)} (ROUGE-L of int8 against fp32 outputs: {agree['rougeL']:.4f})")
+          f"{same_int8}/{len(prompts)}")
     del model
 
     # ROUGE parity of int8 vs fp32 on real text, with a model that summarizes (the offline profile's).
@@ -119,8 +120,9 @@ def main() -> int:
     print(f"parity (|ROUGE difference| <= 0.01 on every metric): {'ok' if parity else 'NOT MET'}")
 
     print(f"fp32 batched speed-up: {t_course / t_fp32:.2f}x; int8 batched speed-up: {t_course / t_int8:.2f}x")
-    best = t_course / t_int8 if parity else t_course / t_fp32
-    mode = "int8" if parity else "fp32"
+    # int8 counts only when it keeps ROUGE parity, and only when it is the faster way.
+    mode = "int8" if parity and t_int8 < t_fp32 else "fp32"
+    best = t_course / (t_int8 if mode == "int8" else t_fp32)
     print(f"labkit.generate ({mode}, batches of {args.batch_size}) vs the course's per-example loop")
     print(f"speed-up: {best:.2f}x")
     return 0
