@@ -12,12 +12,13 @@ This module imports no torch at module level, so ``import labkit`` stays fast.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -219,3 +220,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+
+
+@contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block on ``count`` torch CPU threads (``None``: leave them as they
+    are) and restore the previous count afterwards, even when the block fails."""
+    import torch
+
+    before = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

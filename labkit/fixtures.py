@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from labkit.config import LabkitError, data_dir, fixture_dir
+from labkit.config import LabkitError, data_dir, fixture_dir, torch_threads
 
 RECIPE_VERSION = "2"
 SEED = 1234
@@ -150,17 +150,15 @@ def _build_locked(home: Path) -> dict[str, Any]:
     log.info("Building offline fixtures in %s (one-off, about a minute or two) ...", home)
     staging = Path(tempfile.mkdtemp(prefix=".fixtures-", dir=home.parent))
     previous_det = torch.are_deterministic_algorithms_enabled()
-    previous_threads = torch.get_num_threads()
     try:
-        torch.use_deterministic_algorithms(True)
         # Float sums depend on how work is split across threads: one fixed thread count
-        # makes the weights the same whoever calls build(). One thread is as fast as two
-        # for a model this small (measured).
-        torch.set_num_threads(1)
-        corpus = _load_corpus()
-        tokenizer = _train_tokenizer(corpus, staging / "tokenizer")
-        policy_stats = _train_policy(corpus, tokenizer, staging / "policy")
-        classifier_stats = _train_classifier(corpus, tokenizer, staging / "classifier")
+        # makes the weights the same whoever calls build().
+        with torch_threads(1):
+            torch.use_deterministic_algorithms(True)
+            corpus = _load_corpus()
+            tokenizer = _train_tokenizer(corpus, staging / "tokenizer")
+            policy_stats = _train_policy(corpus, tokenizer, staging / "policy")
+            classifier_stats = _train_classifier(corpus, tokenizer, staging / "classifier")
         manifest = {
             "recipe_version": RECIPE_VERSION,
             "seed": SEED,
@@ -183,7 +181,6 @@ def _build_locked(home: Path) -> dict[str, Any]:
         raise
     finally:
         torch.use_deterministic_algorithms(previous_det)
-        torch.set_num_threads(previous_threads)
     log.info("Fixtures built in %.1f s.", manifest["build_seconds"])
     return manifest
 

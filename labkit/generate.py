@@ -25,7 +25,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from labkit.config import MAX_SOURCE_TOKENS, LabkitError, suggest
+from labkit.config import MAX_SOURCE_TOKENS, LabkitError, suggest, torch_threads
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -249,11 +249,10 @@ def generate_ids(
     results: list[list[int]] = [[] for _ in texts]
     was_training = runner.training
     runner.eval()
-    threads_before = torch.get_num_threads()
-    if sum(p.numel() for p in model.parameters()) < SINGLE_THREAD_BELOW_PARAMS:
-        torch.set_num_threads(1)
+    threads = 1 if sum(p.numel() for p in model.parameters()) < SINGLE_THREAD_BELOW_PARAMS else None
     try:
-        with torch.inference_mode(), tqdm(total=len(texts), desc=desc, disable=not progress, leave=False) as bar:
+        with torch_threads(threads), torch.inference_mode(), \
+                tqdm(total=len(texts), desc=desc, disable=not progress, leave=False) as bar:
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
                 out = _generate_batch(runner, tokenizer, [ids[i] for i in batch], gen_config, device)
@@ -261,7 +260,6 @@ def generate_ids(
                     results[i] = _strip(row, eos_id)
                 bar.update(len(batch))
     finally:
-        torch.set_num_threads(threads_before)
         if was_training:
             runner.train()
     return results

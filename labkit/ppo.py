@@ -53,19 +53,11 @@ RewardFn = Callable[[Sequence[str]], "np.ndarray | Sequence[float] | torch.Tenso
 
 
 @dataclass(frozen=True)
-class PPOConfig:
-    """Every knob of one PPO run. The first nine mirror ``labkit.config.PPOSettings``;
-    the rest are the classic defaults (trl 0.4's, which the course used)."""
+class PPOConfig(PPOSettings):
+    """Every knob of one PPO run: a profile's ``PPOSettings`` (inherited, so the
+    defaults live in one place) plus the classic defaults of trl 0.4, which the
+    course used."""
 
-    learning_rate: float = 1.41e-5
-    batch_size: int = 16
-    mini_batch_size: int = 4
-    ppo_epochs: int = 1
-    init_kl_coef: float = 0.2
-    target_kl: float = 6.0
-    adaptive_kl: bool = True
-    min_new_tokens: int = 100
-    max_new_tokens: int = 400
     min_length: int = 5  # the course's generation min_length: no empty summaries
     horizon: int = 10_000
     gamma: float = 1.0

@@ -42,9 +42,7 @@ def one_thread():
     """Run a module's tiny-model tests on one torch thread: the tiny model gains
     nothing from a second one, and on a shared, busy 2-core machine two OpenMP
     threads run several times slower than one."""
-    import torch
+    from labkit.config import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield

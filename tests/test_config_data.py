@@ -149,3 +149,18 @@ def test_lazy_submodules():
     assert labkit.config.get_profile is get_profile
     with pytest.raises(AttributeError):
         labkit.no_such_thing  # noqa: B018
+
+
+def test_torch_threads_sets_and_restores_even_on_error():
+    import torch
+
+    from labkit.config import torch_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
