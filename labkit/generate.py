@@ -46,7 +46,9 @@ QUANTIZE_MODES = ("int8",)
 # Below this size a model's matmuls are too small to split across threads: the
 # OpenMP hand-offs cost more than they save, and on a busy shared CPU two
 # spinning threads made the offline lab's generation ~8x slower than one (32 s
-# vs 4 s for 40 few-shot prompts measured here). Larger models keep torch's setting.
+# vs 4 s for 40 few-shot prompts measured here); with sleeping (passive) threads, two
+# were 1.6x slower than one even on an idle machine (3.8 s vs 2.5 s for 200 prompts).
+# Larger models keep torch's setting.
 SINGLE_THREAD_BELOW_PARAMS = 20_000_000
 # The encoder's CPU sweet spot, measured on flan-t5-base's shape: ~1,000 tokens
 # per call (a 1-row call of 64 tokens ran 1.6x slower per token, a 16 x 256 one

@@ -7,6 +7,7 @@ LabkitError show as a short message in a notebook instead of a long traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +125,27 @@ def check_setup(ctx: LabContext | None = None) -> "Any":
     return pd.DataFrame(rows, columns=["item", "value", "note"]).set_index("item")
 
 
+# The tiny offline models' training stops gaining from threads beyond 2 on this
+# project's 2-core reference machine; more were never measured.
+OFFLINE_MAX_THREADS = 2
+
+
+def offline_threads() -> int:
+    """CPU threads for the offline profile's tiny models.
+
+    Two when torch's OpenMP threads sleep while idle (``labkit.OMP_PASSIVE``),
+    which trained 1.5x faster than one thread on an idle 2-core machine and as
+    fast as one beside another busy process. One otherwise: spinning threads
+    there ran 2.2x slower than a single thread. Generation of these models stays
+    on one thread either way (see ``labkit.generate.SINGLE_THREAD_BELOW_PARAMS``).
+    """
+    import labkit
+
+    if not labkit.OMP_PASSIVE:
+        return 1
+    return max(1, min(OFFLINE_MAX_THREADS, os.cpu_count() or 1))
+
+
 def start_lab(
     lab: str,
     *,
@@ -158,11 +180,9 @@ def start_lab(
     out = Path(output_dir if output_dir is not None else Path("outputs") / lab).expanduser().resolve()
     set_results_dir(out)
     if prof.uses_fixtures and dev.type == "cpu":
-        # The tiny offline models gain nothing from a second thread, and OpenMP threads
-        # spin-waiting on a busy 2-core laptop made training up to 8x slower (measured).
         import torch
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(offline_threads())
     ctx = LabContext(lab=lab, profile=prof, device=dev, dtype=choose_dtype(dev), seed=seed, output_dir=out, params=dict(params))
     record("run_info", {"lab": lab, "profile": prof.name, "seed": seed, "device": dev.type,
                         "dtype": str(ctx.dtype).replace("torch.", ""), "labkit_version": __version__})

@@ -69,3 +69,38 @@ def test_start_lab_refuses_course_on_cpu(tmp_path):
 def test_start_lab_unknown_lab(tmp_path):
     with pytest.raises(LabkitError, match="Unknown lab 'lab9'"):
         start_lab("lab9", output_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("imports", "preset", "expected"),
+    [
+        ("import labkit", None, "PASSIVE True"),           # labkit first: torch's threads will sleep when idle
+        ("import torch, labkit", None, "None False"),       # torch already loaded its OpenMP runtime: too late
+        ("import labkit", "active", "active False"),        # a user's own setting wins
+    ],
+)
+def test_labkit_asks_for_sleeping_openmp_threads_only_before_torch_loads(imports, preset, expected):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset is not None:
+        env["OMP_WAIT_POLICY"] = preset
+    code = f"{imports}; import os; print(os.environ.get('OMP_WAIT_POLICY'), labkit.OMP_PASSIVE)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == expected
+
+
+def test_offline_threads_follow_the_wait_policy(monkeypatch):
+    import os
+
+    import labkit
+    from labkit.session import OFFLINE_MAX_THREADS, offline_threads
+
+    monkeypatch.setattr(labkit, "OMP_PASSIVE", False)
+    assert offline_threads() == 1
+    monkeypatch.setattr(labkit, "OMP_PASSIVE", True)
+    assert offline_threads() == max(1, min(OFFLINE_MAX_THREADS, os.cpu_count() or 1))
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert offline_threads() == 1
