@@ -33,7 +33,7 @@ from typing import Any, Iterator
 
 from labkit.config import LabkitError, data_dir, fixture_dir, torch_threads
 
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"  # 3: the tokenizer is canonicalised (every build alike)
 SEED = 1234
 VOCAB_SIZE = 2000
 MAX_INPUT_TOKENS = 256
@@ -223,6 +223,32 @@ def _tokenizer_texts(corpus: dict[str, list[dict[str, Any]]]) -> Iterator[str]:
         yield row["text"]
 
 
+# The unigram trainer appends characters it had to keep with scores that step down
+# by this much, in hash order; see _canonical_vocab.
+_FALLBACK_SCORE_STEP = 1e-4
+_SCORE_DECIMALS = 8
+
+
+def _canonical_vocab(vocab: list[tuple[str, float]], n_special: int) -> list[tuple[str, float]]:
+    """The trainer's vocabulary made the same for every build.
+
+    Two things vary from build to build in the ``tokenizers`` unigram trainer, even
+    with ``TOKENIZERS_PARALLELISM=false``. First, the last bits of the scores
+    (~1e-15) change; that flipped near-tied segmentations of 104 of 500 real
+    dialogues. Second, the order of the trailing fallback characters (scores
+    ``_FALLBACK_SCORE_STEP`` or 0 apart) changes, which permutes their ids. So scores
+    are rounded, learned pieces are ordered by score then piece, and the trailing
+    run is sorted by piece, each position keeping its score.
+    """
+    rounded = [(piece, round(float(score), _SCORE_DECIMALS)) for piece, score in vocab]
+    head = len(rounded) - 1
+    while head - 1 >= n_special and round(rounded[head - 1][1] - rounded[head][1], _SCORE_DECIMALS) in (0.0, _FALLBACK_SCORE_STEP):
+        head -= 1
+    learned = sorted(rounded[n_special:head], key=lambda item: (-item[1], item[0]))
+    fallback = [(piece, score) for piece, (_, score) in zip(sorted(p for p, _ in rounded[head:]), rounded[head:])]
+    return rounded[:n_special] + learned + fallback
+
+
 def _train_tokenizer(corpus: dict[str, list[dict[str, Any]]], out: Path) -> Any:
     from tokenizers import SentencePieceUnigramTokenizer
     from transformers import T5Tokenizer
@@ -233,7 +259,7 @@ def _train_tokenizer(corpus: dict[str, list[dict[str, Any]]], out: Path) -> Any:
         special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>",
     )
     vocab = json.loads(spm.to_str())["model"]["vocab"]
-    tokenizer = T5Tokenizer(vocab=[(piece, float(score)) for piece, score in vocab], extra_ids=0)
+    tokenizer = T5Tokenizer(vocab=_canonical_vocab(vocab, n_special=3), extra_ids=0)
     tokenizer.model_max_length = 512
     if tokenizer.convert_tokens_to_ids(["<pad>", "</s>", "<unk>"]) != [0, 1, 2]:
         raise RuntimeError("tokenizer special tokens are not at ids 0, 1, 2 as T5 expects")

@@ -95,3 +95,29 @@ def test_build_is_deterministic_across_homes(tmp_path, monkeypatch):
         assert time.perf_counter() - t0 < 180
         hashes.append(manifest["weights"])
     assert hashes[0] == hashes[1]
+
+
+def test_canonical_vocab_rounds_scores_and_orders_ties_and_fallback_run():
+    from labkit.fixtures import _canonical_vocab
+
+    specials = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    build_a = specials + [("b", -2.0000000000000004), ("a", -2.0), ("c", -3.0),
+                          ("K", -9.0), ("#", -9.0001), ("G", -9.0002), ("v", -9.0002)]
+    build_b = specials + [("a", -2.0), ("b", -1.9999999999999998), ("c", -3.0000000000000004),
+                          ("v", -9.0), ("G", -9.0001), ("K", -9.0002), ("#", -9.0002)]
+    expected = specials + [("a", -2.0), ("b", -2.0), ("c", -3.0),
+                           ("#", -9.0), ("G", -9.0001), ("K", -9.0002), ("v", -9.0002)]
+    assert _canonical_vocab(build_a, n_special=3) == expected
+    assert _canonical_vocab(build_b, n_special=3) == expected
+
+
+def test_tokenizer_training_is_byte_for_byte_repeatable(tmp_path):
+    """Each training in its own process, as in fresh homes: the trainer's raw output
+    differs from run to run, the saved tokenizer must not."""
+    code = ("import sys; from pathlib import Path; from labkit import fixtures; "
+            "fixtures._train_tokenizer(fixtures._load_corpus(), Path(sys.argv[1]))")
+    files = []
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], check=True, capture_output=True)
+        files.append((tmp_path / name / "tokenizer.json").read_bytes())
+    assert files[0] == files[1]
