@@ -233,20 +233,20 @@ def _canonical_vocab(vocab: list[tuple[str, float]], n_special: int) -> list[tup
     """The trainer's vocabulary made the same for every build.
 
     Two things vary from build to build in the ``tokenizers`` unigram trainer, even
-    with ``TOKENIZERS_PARALLELISM=false``. First, the last bits of the scores
-    (~1e-15) change; that flipped near-tied segmentations of 104 of 500 real
-    dialogues. Second, the order of the trailing fallback characters (scores
-    ``_FALLBACK_SCORE_STEP`` or 0 apart) changes, which permutes their ids. So scores
-    are rounded, learned pieces are ordered by score then piece, and the trailing
-    run is sorted by piece, each position keeping its score.
+    with ``TOKENIZERS_PARALLELISM=false``. First, all scores shift together in their
+    last bits (~1e-15); that flipped near-tied segmentations of 104 of 500 real
+    dialogues. Second, the trailing run of fallback characters (scores
+    ``_FALLBACK_SCORE_STEP`` or 0 apart) comes out in hash order, which permutes
+    their ids. So scores are rounded and that run is sorted by piece, each position
+    keeping its score. The learned pieces keep the trainer's order, which the
+    common shift leaves alone (and with it the ids earlier builds gave them).
     """
     rounded = [(piece, round(float(score), _SCORE_DECIMALS)) for piece, score in vocab]
     head = len(rounded) - 1
     while head - 1 >= n_special and round(rounded[head - 1][1] - rounded[head][1], _SCORE_DECIMALS) in (0.0, _FALLBACK_SCORE_STEP):
         head -= 1
-    learned = sorted(rounded[n_special:head], key=lambda item: (-item[1], item[0]))
     fallback = [(piece, score) for piece, (_, score) in zip(sorted(p for p, _ in rounded[head:]), rounded[head:])]
-    return rounded[:n_special] + learned + fallback
+    return rounded[:head] + fallback
 
 
 def _train_tokenizer(corpus: dict[str, list[dict[str, Any]]], out: Path) -> Any:

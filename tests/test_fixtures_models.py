@@ -97,15 +97,19 @@ def test_build_is_deterministic_across_homes(tmp_path, monkeypatch):
     assert hashes[0] == hashes[1]
 
 
-def test_canonical_vocab_rounds_scores_and_orders_ties_and_fallback_run():
+def test_canonical_vocab_rounds_scores_and_sorts_the_fallback_run():
     from labkit.fixtures import _canonical_vocab
 
     specials = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
-    build_a = specials + [("b", -2.0000000000000004), ("a", -2.0), ("c", -3.0),
-                          ("K", -9.0), ("#", -9.0001), ("G", -9.0002), ("v", -9.0002)]
-    build_b = specials + [("a", -2.0), ("b", -1.9999999999999998), ("c", -3.0000000000000004),
-                          ("v", -9.0), ("G", -9.0001), ("K", -9.0002), ("#", -9.0002)]
-    expected = specials + [("a", -2.0), ("b", -2.0), ("c", -3.0),
+    # Two builds as the trainer gives them: every score shifted a little, the
+    # trailing fallback characters in another order.
+    build_a = specials + [("b", -2.0000000000000004), ("a", -2.0000000000000004), ("c", -3.0000000000000004),
+                          ("K", -9.0000000000000004), ("#", -9.0001000000000004), ("G", -9.0002000000000004),
+                          ("v", -9.0002000000000004)]
+    build_b = specials + [("b", -1.9999999999999998), ("a", -1.9999999999999998), ("c", -2.9999999999999998),
+                          ("v", -8.9999999999999998), ("G", -9.0000999999999998), ("K", -9.0001999999999998),
+                          ("#", -9.0001999999999998)]
+    expected = specials + [("b", -2.0), ("a", -2.0), ("c", -3.0),
                            ("#", -9.0), ("G", -9.0001), ("K", -9.0002), ("v", -9.0002)]
     assert _canonical_vocab(build_a, n_special=3) == expected
     assert _canonical_vocab(build_b, n_special=3) == expected
