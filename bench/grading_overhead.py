@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10)
     ap.add_argument("--isolation", default="auto")
     args = ap.parse_args()
-    from labkit import grade
+    from labkit import grading as grade
 
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         root = Path(tmp)

@@ -32,8 +32,8 @@ from labkit.record import record  # noqa: E402
 
 _SUBMODULES = {
     "config", "data", "datagen", "session", "fixtures", "models", "prompts",
-    "generate", "metrics", "finetune", "ppo", "plots", "widgets", "run", "grade",
-    "release", "cli", "sandbox", "rubrics", "exercises",
+    "generate", "metrics", "finetune", "ppo", "plots", "widgets", "run", "grading",
+    "release", "cli", "sandbox", "rubrics",
 }
 
 # Short names a notebook uses most; resolved lazily like the submodules.

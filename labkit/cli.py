@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import subprocess
 import sys
@@ -44,8 +43,6 @@ def _cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- run / grade / report (grading helper's section) ----
-
 def _cmd_run(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -66,16 +63,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         rows.append({"lab": lab, "status": res.status, "seconds": res.seconds, **runmod.headline(lab, res.results)})
         status |= 0 if res.ok else 1
         if args.grade:
-            from labkit import grade as grademod
-            rec = grademod.grade_run(res, parameters=params, profile=args.profile)
+            from labkit import grading
+            rec = grading.grade_run(res, parameters=params, profile=args.profile)
             graded.append(rec)
-            grademod.write_submission_files(rec, Path(args.out) / lab / "grade")
+            grading.write_submission_files(rec, Path(args.out) / lab / "grade")
     print()
     print(pd.DataFrame(rows).to_string(index=False))
     if graded:
         print()
         print("grades (default rubrics, executed notebooks graded in place, not re-executed):")
-        from labkit.grade import format_table
+        from labkit.grading import format_table
         print(format_table(graded))
         for rec in graded:
             print(f"  feedback: {Path(args.out) / rec['id'] / 'grade' / 'feedback.md'}")
@@ -83,52 +80,48 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    from labkit import grade as grademod
+    from labkit import grading
     from labkit.run import parse_assignments
     from labkit.sandbox import Limits
 
     limits = Limits(memory_mb=args.memory_mb, output_mb=args.output_mb, max_processes=args.max_processes)
-    records = grademod.grade_batch(args.submissions, args.lab, args.out, rubric=args.rubric, timeout=args.timeout,
-                                   workers=args.workers, scheduler=args.scheduler, force=args.force,
-                                   parameters=parse_assignments(args.param), profile=args.profile,
-                                   isolation=args.isolation, limits=limits)
-    print(grademod.format_table(records))
+    records = grading.grade_batch(args.submissions, args.lab, args.out, rubric=args.rubric, timeout=args.timeout,
+                                  workers=args.workers, scheduler=args.scheduler, force=args.force,
+                                  parameters=parse_assignments(args.param), profile=args.profile,
+                                  isolation=args.isolation, limits=limits)
+    print(grading.format_table(records))
     iso = sorted({r.get("isolation", "").split(":")[0] for r in records if r.get("isolation")})
     print(f"\n{len(records)} submissions graded into {args.out} (grades.csv, summary.md); isolation: {', '.join(iso) or '-'}")
     return 0
 
 
 def _cmd_grade_labs(args: argparse.Namespace) -> int:
-    from labkit import grade as grademod
+    from labkit import grading
     from labkit.run import resolve_labs
 
     graded, status = [], 0
     for lab, _nb in resolve_labs(args.labs):
-        res = grademod.executed_lab(args.out, lab)
+        res = grading.executed_lab(args.out, lab)
         if res.status == "missing":
             print(f"{lab}: missing: {res.message}")
             status = 1
             continue
-        rec = grademod.grade_run(res, profile=args.profile)
-        grademod.write_submission_files(rec, Path(args.out) / lab / "grade")
+        rec = grading.grade_run(res, profile=args.profile)
+        grading.write_submission_files(rec, Path(args.out) / lab / "grade")
         graded.append(rec)
         status |= 0 if rec["score"] == rec["max"] else 1
     if graded:
-        print(grademod.format_table(graded))
+        print(grading.format_table(graded))
     return status
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    import json as _json
-
-    from labkit import grade as grademod
+    from labkit import grading
 
     out = Path(args.grades)
-    records = [_json.loads(p.read_text()) for p in sorted(out.glob(f"*/{grademod.GRADE_FILE}"))]
-    if not records:
-        raise LabkitError(f"No graded submissions under {out} (expected <id>/grade.json from `labkit grade`).")
-    grademod.write_class_reports(records, out)
-    print(grademod.format_table(records))
+    records = grading.read_records(out)
+    grading.write_class_reports(records, out)
+    print(grading.format_table(records))
     print(f"\nclass summary: {out / 'summary.md'}")
     return 0
 

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from hostile.notebooks import toy_notebook, write_submissions  # noqa: E402
 
-from labkit import grade as grademod  # noqa: E402
+from labkit import grading as grademod  # noqa: E402
 from labkit.config import LabkitError, repo_root  # noqa: E402
 from labkit.sandbox import Limits, Sandbox, bwrap_works, clean_environment  # noqa: E402
 

@@ -377,7 +377,7 @@ def test_released_lab_grades_partial_and_restored_grades_full(tmp_path, source_p
     import csv
     import subprocess
 
-    pytest.importorskip("labkit.grade")
+    pytest.importorskip("labkit.grading")
     lab = source_path.name[:4]
     out = tmp_path / "rel"
     assert cli_main(["release", lab, "--out", str(out)]) == 0

@@ -9,7 +9,6 @@ memoised in ``ctx.cache`` so several checks can share them.
 """
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import math
@@ -549,16 +548,6 @@ def lab3_adapter_regenerates(ctx: GradeContext, n_hidden: int = 16, max_new_toke
     hb, ha = float(_hate(ctx, before).mean()), float(_hate(ctx, after).mean())
     detail = f"{len(ps)} hidden rude dialogues: mean P(hate) with your adapter {ha:.3f}, without {hb:.3f}"
     return Outcome.ok(detail) if ha <= hb - margin else Outcome.fail(detail)
-
-
-def literal(text: str | None) -> Any:
-    """A parameter default's source text → value (None when not a literal)."""
-    if text is None:
-        return None
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return None
 
 
 # ---------------------------------------------------------------- exercise verifiers of labs 2 and 3

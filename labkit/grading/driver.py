@@ -1,0 +1,114 @@
+"""The batch driver: one grader process per submission, on a thread pool or a Dask cluster."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from labkit.config import LabkitError
+from labkit.grading.discover import Submission, discover
+from labkit.grading.reports import GRADE_FILE, write_class_reports, write_submission_files
+from labkit.grading.worker import GradeOptions
+from labkit.sandbox import Limits
+
+WORKER_MODULE = "labkit.grading.worker"
+
+
+def _lost(sub: Submission, opts: GradeOptions, reason: str) -> dict[str, Any]:
+    """The record of a submission whose grader process gave no grade (written to its folder)."""
+    rec = {"id": sub.id, "score": 0.0, "max": 0.0, "status": "grader_error", "checks": [], "notes": [],
+           "reason": f"grader error: {reason}", "isolation": "", "lab": opts.lab, "notebook": sub.notebook}
+    try:
+        from labkit.rubrics import load_rubric
+        rec["max"] = load_rubric(opts.rubric or opts.lab).max_points
+    except Exception:
+        pass
+    write_submission_files(rec, Path(opts.out) / sub.id)
+    return rec
+
+
+def _previous_grade(done: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(done.read_text(encoding="utf-8")) if done.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def grade_submission(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
+    """Grade one submission in a fresh grader process (this is what pool threads and Dask workers run).
+
+    Reuses an existing grade unless ``opts.force``. A grader process that dies
+    or hangs becomes a 'grader_error' record, never an exception.
+    """
+    out_dir = Path(opts.out) / sub.id
+    done = out_dir / GRADE_FILE
+    previous = None if opts.force else _previous_grade(done)
+    if previous is not None:
+        return {**previous, "skipped": True}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done.unlink(missing_ok=True)
+    spec = out_dir / ".grade-spec.json"
+    spec.write_text(json.dumps({"submission": asdict(sub), "options": {**asdict(opts)}}, default=str))
+    limit = opts.timeout + opts.check_timeout + 60
+    try:
+        proc = subprocess.run([sys.executable, "-m", WORKER_MODULE, "--one", str(spec)], capture_output=True,
+                              text=True, timeout=limit, stdin=subprocess.DEVNULL)
+        err_tail = (proc.stderr or "").strip().splitlines()[-1:] if proc.returncode else []
+    except subprocess.TimeoutExpired:
+        err_tail = [f"the grader process ran longer than {limit:g} s"]
+    finally:
+        spec.unlink(missing_ok=True)
+    graded = _previous_grade(done)
+    if graded is not None:
+        return graded
+    return _lost(sub, opts, err_tail[0] if err_tail else "the grader process ended without a grade")
+
+
+def _executor(workers: int, scheduler: str | None) -> tuple[Executor, Any]:
+    if scheduler:
+        from distributed import Client
+        client = Client(scheduler)
+        return client.get_executor(pure=False), client
+    return ThreadPoolExecutor(max_workers=max(1, workers)), None
+
+
+def grade_batch(submissions_dir: str | os.PathLike[str], lab: str, out: str | os.PathLike[str], *,
+                rubric: str | None = None, timeout: float = 600.0, workers: int = 2, scheduler: str | None = None,
+                force: bool = False, parameters: dict[str, Any] | None = None, profile: str = "offline",
+                isolation: str = "auto", limits: Limits | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Grade every submission of a folder; write grades.csv and the class summary; return the records."""
+    from tqdm.auto import tqdm
+
+    from labkit.rubrics import load_rubric
+    load_rubric(rubric or lab)  # fail fast on a bad rubric, before any work
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    subs = discover(submissions_dir)
+    if not subs:
+        raise LabkitError(f"No submissions in {submissions_dir}: expected .ipynb files or folders holding one.")
+    opts = GradeOptions(lab=lab, out=str(out), rubric=str(Path(rubric).resolve()) if rubric else None,
+                        timeout=timeout, parameters=dict(parameters or {}), profile=profile, isolation=isolation,
+                        limits=limits or Limits(), force=force)
+    executor, client = _executor(workers, scheduler)
+    records: list[dict[str, Any]] = []
+    try:
+        futures = {executor.submit(grade_submission, s, opts): s for s in subs}
+        with tqdm(total=len(futures), desc=f"grading {lab}", disable=not progress) as bar:
+            for fut in as_completed(futures):
+                try:
+                    records.append(fut.result())
+                except Exception as err:  # a lost worker: the submission still gets a reason
+                    records.append(_lost(futures[fut], opts, f"{type(err).__name__}: {err}"))
+                bar.update(1)
+    finally:
+        executor.shutdown(wait=True)
+        if client is not None:
+            client.close()
+    records.sort(key=lambda r: r["id"])
+    write_class_reports(records, out)
+    return records
