@@ -1,8 +1,10 @@
 """Rubrics: one declarative YAML file per lab plus a registry of Python checks.
 
-A rubric file lists checks; each names a ``type`` registered in
-:mod:`labkit.rubrics.checks`, its ``points``, feedback for ``pass`` and
-``fail``, and the check's own parameters::
+A rubric file lists checks; each names a ``type`` registered with
+:func:`check` (the generic ones in :mod:`labkit.rubrics.checks`, a lab's own
+in the Python file beside its YAML: ``lab1.py`` next to ``lab1.yaml``), its
+``points``, feedback for ``pass`` and ``fail``, and the check's own
+parameters::
 
     lab: lab1
     checks:
@@ -55,8 +57,20 @@ class Outcome:
 
 
 CheckFn = Callable[..., Outcome]
-CHECKS: dict[str, CheckFn] = {}
-VERIFIERS: dict[str, CheckFn] = {}
+
+
+class _Registered(dict):
+    """Check types by name; looking up an unknown one first registers the built-in checks (every lab's)."""
+
+    def __missing__(self, name: str) -> CheckFn:
+        import_builtin_checks()
+        if dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        raise KeyError(name)
+
+
+CHECKS: dict[str, CheckFn] = _Registered()
+VERIFIERS: dict[str, CheckFn] = _Registered()
 
 
 def check(name: str) -> Callable[[CheckFn], CheckFn]:
@@ -118,10 +132,36 @@ def _load_plugin(path: Path) -> None:
     spec.loader.exec_module(module)  # type: ignore[union-attr]
 
 
-def load_rubric(path_or_lab: str | Path) -> Rubric:
-    """Load a rubric from a YAML path, or the default rubric of a lab name ('lab2')."""
-    from labkit.rubrics import checks as _checks  # noqa: F401 - registers the built-in checks
+_IMPORTED: set[Path] = set()
 
+
+def import_checks(path: Path) -> None:
+    """Register the checks of one Python file (once per process): a module of this package by name, any
+    other file from its path. A missing file registers nothing."""
+    import importlib
+    path = path.resolve()
+    if path in _IMPORTED or not path.is_file():
+        return
+    _IMPORTED.add(path)
+    if path.parent == RUBRIC_DIR:
+        importlib.import_module(f"labkit.rubrics.{path.stem}")
+    else:
+        _load_plugin(path)
+
+
+def import_builtin_checks() -> None:
+    """Register the generic checks and every lab's own (the Python files beside the rubrics of this package)."""
+    import_checks(RUBRIC_DIR / "checks.py")
+    for path in sorted(RUBRIC_DIR.glob("*.py")):
+        if path.name != "__init__.py":
+            import_checks(path)
+
+
+def load_rubric(path_or_lab: str | Path) -> Rubric:
+    """Load a rubric from a YAML path, or the default rubric of a lab name ('lab2').
+
+    The built-in checks, the checks beside the YAML (same stem, ``.py``) and its
+    ``plugins`` are registered first."""
     path = Path(path_or_lab)
     if not path.suffix:
         path = default_rubric_path(str(path_or_lab))
@@ -132,6 +172,8 @@ def load_rubric(path_or_lab: str | Path) -> Rubric:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
         raise LabkitError(f"Rubric {path} is not valid YAML: {err}") from err
+    import_builtin_checks()
+    import_checks(path.with_suffix(".py"))
     for plugin in raw.get("plugins") or []:
         _load_plugin(path.parent / plugin if not Path(plugin).is_absolute() else Path(plugin))
     entries = raw.get("checks")
