@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from labkit import labs
 from labkit.config import LabkitError, repo_root
 
 
@@ -141,13 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("release", help="write the student editions (solutions stubbed, outputs cleared)")
-    p.add_argument("labs", nargs="*", metavar="LAB", help="lab1 lab2 lab3 (default: all)")
+    p.add_argument("labs", nargs="*", metavar="LAB", help=f"{' '.join(labs.ids())} (default: all)")
     p.add_argument("--out", default="outputs/release", help="folder for the student notebooks (default: %(default)s)")
     p.add_argument("--labs-dir", default=None, help="folder of the source (instructor) labs (default: the repo's labs/)")
     p.set_defaults(func=_cmd_release)
 
     p = sub.add_parser("run", help="execute labs headlessly with papermill (and optionally grade them)")
-    p.add_argument("labs", nargs="*", default=["all"], metavar="LAB", help="lab1 lab2 lab3, all, or a .ipynb path (default: all)")
+    p.add_argument("labs", nargs="*", default=["all"], metavar="LAB",
+                   help=f"{' '.join(labs.ids())}, all, or a .ipynb path (default: all)")
     p.add_argument("--profile", default="offline", help="offline | course (default: %(default)s)")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a parameter of the notebooks' parameters cell")
     p.add_argument("--out", default="outputs", help="output folder: OUT/<lab>/ (default: %(default)s)")
@@ -158,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("grade", help="grade a folder of submitted notebooks in a sandbox")
     p.add_argument("submissions", help="folder of .ipynb files, or of folders holding one each")
-    p.add_argument("--lab", required=True, choices=["lab1", "lab2", "lab3"])
+    p.add_argument("--lab", required=True, choices=labs.ids())
     p.add_argument("--out", required=True, help="grades folder (grades.csv, summary.md, <id>/feedback.md ...)")
     p.add_argument("--rubric", default=None, help="rubric YAML (default: the lab's default rubric)")
     p.add_argument("--timeout", type=float, default=900, help="wall-clock seconds per submission (default: %(default)s)")

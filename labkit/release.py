@@ -50,8 +50,8 @@ from typing import Any, Iterable, Mapping
 import nbformat
 from nbformat import NotebookNode
 
-from labkit import __version__
-from labkit.config import LabkitError, repo_root
+from labkit import __version__, labs
+from labkit.config import LabkitError
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,6 @@ METADATA_KEY = "labkit_release"
 # so the release version changes with the release format as well as with the source.
 RELEASE_FORMAT = 1
 
-LAB_FILES: dict[str, str] = {
-    "lab1": "lab1_prompt_engineering.ipynb",
-    "lab2": "lab2_fine_tuning.ipynb",
-    "lab3": "lab3_ppo_detox.ipynb",
-}
 DEFAULT_OUT = Path("outputs") / "release"
 
 # Metadata that may travel to students; anything else (grading notes, hidden data,
@@ -390,11 +385,9 @@ def dumps(nb: NotebookNode) -> str:
 
 
 def lab_source_path(lab: str, labs_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The source (instructor) notebook of ``lab`` in ``labs_dir`` (default: repo labs/)."""
-    if lab not in LAB_FILES:
-        raise LabkitError(f"Unknown lab {lab!r}; expected one of {', '.join(LAB_FILES)}.")
-    path = Path(labs_dir) if labs_dir is not None else repo_root() / "labs"
-    path = path / LAB_FILES[lab]
+    """The source (instructor) notebook of ``lab``: the registry's, or the file of that name in ``labs_dir``."""
+    notebook = labs.get(lab).notebook
+    path = Path(labs_dir) / notebook.name if labs_dir is not None else notebook
     if not path.is_file():
         raise LabkitError(f"No source notebook for {lab} at {path}. Run from a checkout of the "
                           f"workbook (labs/ holds the instructor editions).")
@@ -409,18 +402,17 @@ def read_notebook(path: str | os.PathLike[str]) -> NotebookNode:
         raise LabkitError(f"{path} is not a readable Jupyter notebook ({type(err).__name__}: {err}).") from err
 
 
-def release(labs: Iterable[str] | None = None, out: str | os.PathLike[str] = DEFAULT_OUT, *,
+def release(lab_ids: Iterable[str] | None = None, out: str | os.PathLike[str] = DEFAULT_OUT, *,
             labs_dir: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Write the student editions of ``labs`` (default: all three) into ``out``.
+    """Write the student editions of ``lab_ids`` (default: every registered lab) into ``out``.
 
     Only the ``.ipynb`` files and a short README.md for students are written;
     rubrics, data and solutions stay behind. Returns the paths written.
     Every lab is released in memory first, so a broken source writes nothing.
     """
-    labs = list(labs or LAB_FILES)
     out_dir = Path(out)
     editions: list[tuple[Path, str]] = []
-    for lab in labs:
+    for lab in list(lab_ids or labs.ids()):
         path = lab_source_path(lab, labs_dir)
         target = out_dir / path.name
         if target.resolve() == path.resolve():
@@ -512,14 +504,8 @@ def _compare(cells: list[Any], expected: Mapping[str, str], answer_ids: list[str
 
 
 def _lab_from_ids(cells: Iterable[Any]) -> str | None:
-    """The lab whose id prefix ("lab2-...") most cells carry, or None."""
-    counts: dict[str, int] = {}
-    for cell in cells:
-        cid = str(cell.get("id") or "") if isinstance(cell, Mapping) else ""
-        lab = cid.split("-", 1)[0]
-        if lab in LAB_FILES:
-            counts[lab] = counts.get(lab, 0) + 1
-    return max(counts, key=counts.get) if counts else None
+    """The lab whose cell-id prefix ("lab2-...") most cells carry, or None."""
+    return labs.lab_of_cells([str(c.get("id") or "") for c in cells if isinstance(c, Mapping)])
 
 
 def describe_submission(nb: Any, *, labs_dir: str | os.PathLike[str] | None = None,

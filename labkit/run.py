@@ -17,7 +17,6 @@ import difflib
 import json
 import logging
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -26,15 +25,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.config import LabkitError, repo_root
+from labkit import labs
+from labkit.config import LabkitError
 
 log = logging.getLogger(__name__)
 
-LAB_NOTEBOOKS = {
-    "lab1": "lab1_prompt_engineering.ipynb",
-    "lab2": "lab2_fine_tuning.ipynb",
-    "lab3": "lab3_ppo_detox.ipynb",
-}
 _STATUS_FILE = ".labkit-run-status.json"
 _TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict, "tuple": tuple}
 
@@ -73,25 +68,22 @@ class RunResult:
 # ---------------------------------------------------------------- parameters
 
 def lab_name(notebook: str | os.PathLike[str]) -> str:
-    """'lab2' for '.../lab2_fine_tuning.ipynb'; the stem for other names."""
-    stem = Path(notebook).stem
-    m = re.match(r"(lab\d+)", stem)
-    return m.group(1) if m else stem
+    """The lab a notebook belongs to (see :func:`labkit.labs.lab_of_notebook`)."""
+    return labs.lab_of_notebook(notebook)
 
 
-def resolve_labs(names: list[str], labs_dir: Path | None = None) -> list[tuple[str, Path]]:
-    """Map 'lab1'/'all'/a path to (lab, notebook path); unknown names raise LabkitError."""
-    labs_dir = labs_dir or repo_root() / "labs"
+def resolve_labs(names: list[str]) -> list[tuple[str, Path]]:
+    """Map a lab id / 'all' / a .ipynb path to (lab, notebook path); unknown names raise LabkitError."""
     out: list[tuple[str, Path]] = []
     for name in names or ["all"]:
         if name == "all":
-            out += [(lab, labs_dir / nb) for lab, nb in LAB_NOTEBOOKS.items()]
-        elif name in LAB_NOTEBOOKS:
-            out.append((name, labs_dir / LAB_NOTEBOOKS[name]))
+            out += [(lab.id, lab.notebook) for lab in labs.all_labs()]
+        elif labs.find(name) is not None:
+            out.append((name, labs.get(name).notebook))
         elif name.endswith(".ipynb"):
             out.append((lab_name(name), Path(name)))
         else:
-            choices = [*LAB_NOTEBOOKS, "all"]
+            choices = [*labs.ids(), "all"]
             match = difflib.get_close_matches(name, choices, n=1)
             hint = f" Did you mean {match[0]!r}?" if match else ""
             raise LabkitError(f"Unknown lab {name!r}: expected one of {', '.join(choices)} or a .ipynb path.{hint}")
@@ -524,36 +516,10 @@ def _child_main(spec_path: str) -> int:
 # ---------------------------------------------------------------- summary
 
 def headline(lab: str, results: dict[str, Any]) -> dict[str, Any]:
-    """A few headline numbers of a lab's recorded results (for the run summary table)."""
-    def get(*path: str) -> Any:
-        cur: Any = results
-        for key in path:
-            if not isinstance(cur, dict) or key not in cur:
-                return None
-            cur = cur[key]
-        return cur
-
-    def r1(block: Any) -> Any:
-        v = block.get("rouge1") if isinstance(block, dict) else None
-        return v.get("mean") if isinstance(v, dict) else v
-
-    out: dict[str, Any] = {}
-    if lab == "lab1" and isinstance(results.get("rouge_by_strategy"), dict):
-        scores = {k: r1(v) for k, v in results["rouge_by_strategy"].items() if isinstance(r1(v), (int, float))}
-        if scores:
-            best = max(scores, key=scores.get)
-            out["best strategy"] = best
-            out["ROUGE-1 (best)"] = round(scores[best], 4)
-    elif lab == "lab2" and isinstance(results.get("rouge"), dict):
-        for model in ("original", "full_ft", "lora"):
-            v = r1(results["rouge"].get(model))
-            if isinstance(v, (int, float)):
-                out[f"ROUGE-1 {model}"] = round(v, 4)
-    elif lab == "lab3":
-        for key in ("toxicity_before", "toxicity_after"):
-            v = get(key, "mean")
-            if isinstance(v, (int, float)):
-                out[key.replace("_", " ")] = round(v, 4)
+    """A few headline numbers of a lab's recorded results (for the run summary table): the registry's
+    pick for the lab, else its first three numbers."""
+    entry = labs.find(lab)
+    out = entry.headline(results) if entry is not None and entry.headline is not None else {}
     if not out:
         scalars = {k: v for k, v in results.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         out.update(dict(list(scalars.items())[:3]))

@@ -13,15 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labkit import __version__
+from labkit import __version__, labs
 from labkit.config import LabkitError, Profile, choose_device, choose_dtype, get_profile, seed_everything
 from labkit.record import record, set_results_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-
-LABS = ("lab1", "lab2", "lab3")
-
 
 @dataclass
 class LabContext:
@@ -166,8 +163,7 @@ def start_lab(
     install_short_errors()
     enable_inline_figures()
     _configure_logging()
-    if lab not in LABS:
-        raise LabkitError(f"Unknown lab {lab!r}; expected one of {', '.join(LABS)}.")
+    labs.get(lab)  # LabkitError naming the known labs
     prof = get_profile(profile)
     seed_everything(seed)
     dev = choose_device(device)

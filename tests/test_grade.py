@@ -209,8 +209,9 @@ REAL_OVERRIDES = {"lab1": ["n_eval=8"], "lab2": ["n_eval=40"], "lab3": ["n_eval=
 @pytest.mark.slow
 @pytest.mark.parametrize("lab", ["lab1", "lab2", "lab3"])
 def test_reference_labs_get_full_marks(lab: str, tmp_path: Path) -> None:
-    from labkit.run import LAB_NOTEBOOKS, parse_assignments
-    src = repo_root() / "labs" / LAB_NOTEBOOKS[lab]
+    from labkit.labs import get
+    from labkit.run import parse_assignments
+    src = get(lab).notebook
     if not src.is_file():
         pytest.skip(f"{src} not written yet")
     (tmp_path / "subs").mkdir()

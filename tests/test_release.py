@@ -13,11 +13,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from labkit import labs
 from labkit import release as rel
 from labkit.cli import main as cli_main
 from labkit.config import LabkitError, repo_root
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+LAB_FILES = {lab.id: lab.notebook.name for lab in labs.all_labs()}  # lab id -> notebook file name
 
 
 # --------------------------------------------------------------------------- toy labs
@@ -73,7 +75,7 @@ def toy_lab(lab: str = "lab1", *, setup_value: str = "3.0") -> nbformat.Notebook
 
 def write_toy_labs(folder: Path, **kw) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    for lab, name in rel.LAB_FILES.items():
+    for lab, name in LAB_FILES.items():
         nbformat.write(toy_lab(lab, **kw), str(folder / name))
     return folder
 
@@ -217,12 +219,12 @@ def test_stubs_keep_the_notebook_running():
 
 def test_release_cli_is_idempotent_and_writes_only_student_files(tmp_path):
     labs = write_toy_labs(tmp_path / "labs")
-    for name in rel.LAB_FILES.values():  # executed sources must release the same way
+    for name in LAB_FILES.values():  # executed sources must release the same way
         nbformat.write(_with_outputs(rel.read_notebook(labs / name)), str(labs / name))
     for out in ("a", "b"):
         assert cli_main(["release", "--labs-dir", str(labs), "--out", str(tmp_path / out)]) == 0
     files_a = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert files_a == sorted([*rel.LAB_FILES.values(), "README.md"])
+    assert files_a == sorted([*LAB_FILES.values(), "README.md"])
     for name in files_a:
         a, b = (tmp_path / "a" / name).read_bytes(), (tmp_path / "b" / name).read_bytes()
         assert a == b, f"{name} differs between two releases"
@@ -230,7 +232,7 @@ def test_release_cli_is_idempotent_and_writes_only_student_files(tmp_path):
         assert "hidden_answer" not in text and "grading_note" not in text and "2026-11-24" not in text
     # one lab only; the CLI refuses an unknown lab with a clear error
     assert cli_main(["release", "lab2", "--labs-dir", str(labs), "--out", str(tmp_path / "c")]) == 0
-    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["README.md", rel.LAB_FILES["lab2"]]
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["README.md", LAB_FILES["lab2"]]
     assert cli_main(["release", "lab7", "--labs-dir", str(labs), "--out", str(tmp_path / "d")]) == 2
     with pytest.raises(LabkitError, match="overwrite the source"):
         rel.release(["lab1"], labs, labs_dir=labs)
@@ -291,13 +293,13 @@ def test_older_release_is_detected(tmp_path):
 ])
 def test_broken_markers_name_notebook_and_cell(tmp_path, text, problem):
     labs = write_toy_labs(tmp_path / "labs")
-    nb = rel.read_notebook(labs / rel.LAB_FILES["lab2"])
+    nb = rel.read_notebook(labs / LAB_FILES["lab2"])
     nb.cells[4].source = text
-    nbformat.write(nb, str(labs / rel.LAB_FILES["lab2"]))
+    nbformat.write(nb, str(labs / LAB_FILES["lab2"]))
     with pytest.raises(LabkitError) as err:
         rel.release(["lab1", "lab2"], tmp_path / "out", labs_dir=labs)
     msg = str(err.value)
-    assert problem in msg and rel.LAB_FILES["lab2"] in msg and "cell 4" in msg and "lab2-ex2" in msg
+    assert problem in msg and LAB_FILES["lab2"] in msg and "cell 4" in msg and "lab2-ex2" in msg
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 

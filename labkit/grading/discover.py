@@ -60,9 +60,9 @@ def discover(submissions_dir: str | os.PathLike[str]) -> list[Submission]:
 
 def executed_lab(out: str | os.PathLike[str], lab: str) -> Any:
     """The RunResult of a lab already executed by ``labkit run`` into ``out`` (status read from the notebook)."""
+    from labkit import labs
     from labkit import run as runmod
-    from labkit.config import repo_root
-    src = repo_root() / "labs" / runmod.LAB_NOTEBOOKS[lab]
+    src = labs.get(lab).notebook
     lab_dir = Path(out).resolve() / lab
     result = runmod.RunResult(lab=lab, notebook=src, output_notebook=lab_dir / src.name, output_dir=lab_dir)
     if not result.output_notebook.is_file():

@@ -248,14 +248,18 @@ def _sandbox_labkit_home(sandbox: Sandbox, scratch: Path) -> Path:
 
 
 def _make_sandbox(scratch: Path, rubric: Any, opts: GradeOptions) -> Sandbox:
-    """The sandbox of one submission: the default rubrics, the rubric in use and the hidden data masked."""
+    """The sandbox of one submission: labkit, the data and the files registering extra labs readable; every
+    lab's rubric and checks, the rubric in use (with its checks) and the hidden data masked."""
+    from labkit import labs
     from labkit.config import repo_root
     from labkit.rubrics import RUBRIC_DIR
 
-    hidden = [str(RUBRIC_DIR)] + ([str(rubric.path)] if rubric.path else [])
+    hidden = [str(RUBRIC_DIR)] + [str(p) for lab in labs.all_labs() for p in (lab.rubric, lab.checks)]
+    if rubric.path:
+        hidden += [str(rubric.path), str(rubric.path.with_suffix(".py"))]
     hidden += [str(data_dir().parent / p) if not os.path.isabs(p) else p for p in rubric.hidden_paths]
-    sandbox = Sandbox(scratch, isolation=opts.isolation, limits=opts.limits,
-                      readable=[repo_root() / "labkit", data_dir()], hidden=hidden)
+    readable = [repo_root() / "labkit", data_dir(), *(p.parent for p in labs.extension_files())]
+    sandbox = Sandbox(scratch, isolation=opts.isolation, limits=opts.limits, readable=readable, hidden=hidden)
     sandbox.env_extra["LABKIT_HOME"] = str(_sandbox_labkit_home(sandbox, scratch))
     return sandbox
 

@@ -118,8 +118,10 @@ class Rubric:
 
 
 def default_rubric_path(lab: str) -> Path:
-    """labkit/rubrics/<lab>.yaml."""
-    return RUBRIC_DIR / f"{lab}.yaml"
+    """The lab's default rubric (the registry's; ``labkit/rubrics/<lab>.yaml`` for an unregistered name)."""
+    from labkit import labs
+    entry = labs.find(lab)
+    return entry.rubric if entry is not None else RUBRIC_DIR / f"{lab}.yaml"
 
 
 def _load_plugin(path: Path) -> None:
@@ -150,15 +152,19 @@ def import_checks(path: Path) -> None:
 
 
 def import_builtin_checks() -> None:
-    """Register the generic checks and every lab's own (the Python files beside the rubrics of this package)."""
+    """Register the generic checks and every lab's own (the Python files beside this package's rubrics and
+    beside each registered lab's rubric)."""
+    from labkit import labs
     import_checks(RUBRIC_DIR / "checks.py")
     for path in sorted(RUBRIC_DIR.glob("*.py")):
         if path.name != "__init__.py":
             import_checks(path)
+    for lab in labs.all_labs():
+        import_checks(lab.checks)
 
 
 def load_rubric(path_or_lab: str | Path) -> Rubric:
-    """Load a rubric from a YAML path, or the default rubric of a lab name ('lab2').
+    """Load a rubric from a YAML path, or the default rubric of a lab id (see labkit.labs).
 
     The built-in checks, the checks beside the YAML (same stem, ``.py``) and its
     ``plugins`` are registered first."""
@@ -166,8 +172,9 @@ def load_rubric(path_or_lab: str | Path) -> Rubric:
     if not path.suffix:
         path = default_rubric_path(str(path_or_lab))
     if not path.is_file():
+        from labkit import labs
         raise LabkitError(f"Rubric {path} does not exist. Pass --rubric FILE.yaml or a lab with a default rubric "
-                          f"({', '.join(p.stem for p in sorted(RUBRIC_DIR.glob('*.yaml')))}).")
+                          f"({', '.join(labs.ids())}).")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:

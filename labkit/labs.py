@@ -1,0 +1,259 @@
+"""The lab registry: every lab the workbook has, listed once.
+
+Each :class:`Lab` says where its notebook and rubric are, its title, the
+prefix of its cell ids, the dataset splits it reads, which sections of a
+:class:`labkit.config.Profile` hold its settings, and how to pick headline
+numbers from its results. Session, run, release, grading and the CLI ask this
+module; none keeps its own list.
+
+:func:`defaults` reads a lab's settings from a profile, keyed by the names of
+the lab's parameters cell (a knob left at ``None`` there means "the profile's
+value"). The values themselves live in :mod:`labkit.config` and only there.
+
+More labs (a course's own, a test's toy lab) are added with :func:`register`,
+or by naming Python files that call it in ``LABKIT_LABS`` (``os.pathsep``
+separated), which reaches the processes a run or a grade starts too.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib.util
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from labkit.config import LabkitError, Profile, get_profile, repo_root
+
+EXTRA_LABS_ENV = "LABKIT_LABS"
+RUBRIC_DIR = Path(__file__).resolve().parent / "rubrics"
+Headline = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Lab:
+    """One lab: its id (``lab2``: the CLI's name, the cell-id prefix, ``run_info.lab``) and where its parts are."""
+
+    id: str
+    notebook: Path                       # the instructor edition
+    title: str
+    rubric: Path                         # the default rubric (YAML); its checks live beside it (same stem, .py)
+    settings: tuple[str, ...] = ()       # Profile sections holding its knobs (labkit.config)
+    splits: tuple[str, ...] = ("test",)  # dataset splits the lab reads
+    headline: Headline | None = None     # a few numbers of its results for the run summary
+    source: str = ""                     # the file that registered it ("" for the built-in labs)
+
+    @property
+    def cell_prefix(self) -> str:
+        """Every cell id of the lab starts with this (``lab2-``): submissions are matched to labs by it."""
+        return f"{self.id}-"
+
+    @property
+    def checks(self) -> Path:
+        """The Python file of the lab's own rubric checks, beside its YAML."""
+        return self.rubric.with_suffix(".py")
+
+
+# ---------------------------------------------------------------- headline numbers
+
+def _rouge1(block: Any) -> Any:
+    v = block.get("rouge1") if isinstance(block, dict) else None
+    return v.get("mean") if isinstance(v, dict) else v
+
+
+def _lab1_headline(results: Mapping[str, Any]) -> dict[str, Any]:
+    by = results.get("rouge_by_strategy")
+    scores = {k: _rouge1(v) for k, v in by.items() if isinstance(_rouge1(v), (int, float))} if isinstance(by, dict) else {}
+    if not scores:
+        return {}
+    best = max(scores, key=scores.get)  # type: ignore[arg-type]
+    return {"best strategy": best, "ROUGE-1 (best)": round(scores[best], 4)}
+
+
+def _lab2_headline(results: Mapping[str, Any]) -> dict[str, Any]:
+    rouge = results.get("rouge")
+    if not isinstance(rouge, dict):
+        return {}
+    out = {}
+    for model in ("original", "full_ft", "lora"):
+        v = _rouge1(rouge.get(model))
+        if isinstance(v, (int, float)):
+            out[f"ROUGE-1 {model}"] = round(v, 4)
+    return out
+
+
+def _lab3_headline(results: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key in ("toxicity_before", "toxicity_after"):
+        v = results.get(key, {}).get("mean") if isinstance(results.get(key), dict) else None
+        if isinstance(v, (int, float)):
+            out[key.replace("_", " ")] = round(v, 4)
+    return out
+
+
+# ---------------------------------------------------------------- the registry
+
+def _builtin() -> dict[str, Lab]:
+    labs_dir = repo_root() / "labs"
+    entries = [
+        Lab("lab1", labs_dir / "lab1_prompt_engineering.ipynb", "Summarize dialogues with prompt engineering",
+            RUBRIC_DIR / "lab1.yaml", settings=("prompting",), splits=("test",), headline=_lab1_headline),
+        Lab("lab2", labs_dir / "lab2_fine_tuning.ipynb", "Fine-tune a summarizer: full fine-tuning vs LoRA",
+            RUBRIC_DIR / "lab2.yaml", settings=("fine_tuning",), splits=("train", "test"), headline=_lab2_headline),
+        Lab("lab3", labs_dir / "lab3_ppo_detox.ipynb", "Fine-tune a summarizer to be less toxic with PPO",
+            RUBRIC_DIR / "lab3.yaml", settings=("ppo", "detox"), splits=("train",), headline=_lab3_headline),
+    ]
+    return {lab.id: lab for lab in entries}
+
+
+_REGISTRY: dict[str, Lab] = {}
+_LOADED: set[str] = set()   # extension files imported so far
+_loading = ""               # the extension file being imported (stamped on what it registers)
+
+
+def _registry() -> dict[str, Lab]:
+    """The registry, in step with ``LABKIT_LABS``: files newly named there are imported, the labs of files no
+    longer named are dropped."""
+    global _loading
+    if not _REGISTRY:
+        _REGISTRY.update(_builtin())
+    listed = [str(p) for p in extension_files()]
+    for gone in _LOADED - set(listed):
+        _LOADED.discard(gone)
+        for lab_id in [k for k, v in _REGISTRY.items() if v.source == gone]:
+            del _REGISTRY[lab_id]
+    for path in listed:
+        if path not in _LOADED:
+            _LOADED.add(path)
+            _loading = path
+            try:
+                _load_extension(Path(path))
+            finally:
+                _loading = ""
+    return _REGISTRY
+
+
+def extension_files() -> list[Path]:
+    """The files named in ``LABKIT_LABS`` (each registers more labs when imported)."""
+    raw = os.environ.get(EXTRA_LABS_ENV, "")
+    return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
+
+
+def _load_extension(path: Path) -> None:
+    if not path.is_file():
+        raise LabkitError(f"{EXTRA_LABS_ENV} names {path}, which does not exist. Expected a Python file that calls "
+                          "labkit.labs.register(Lab(...)); fix or unset the variable.")
+    spec = importlib.util.spec_from_file_location(f"labkit_labs_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+
+
+def register(lab: Lab) -> Lab:
+    """Add a lab to the registry (or replace one registered from the same file); returns it."""
+    if not re.fullmatch(r"[a-z][a-z0-9]*", lab.id):
+        raise LabkitError(f"Lab id {lab.id!r} must be lower-case letters and digits (e.g. lab4): it prefixes cell ids.")
+    if _loading:
+        lab = dataclasses.replace(lab, source=_loading)
+    registry = _REGISTRY if _loading else _registry()
+    old = registry.get(lab.id)
+    if old is not None and old.source != lab.source:
+        raise LabkitError(f"Lab {lab.id!r} is already registered ({old.notebook}); choose another id.")
+    registry[lab.id] = lab
+    return lab
+
+
+def unregister(lab_id: str) -> None:
+    """Remove a lab that :func:`register` added (built-in labs stay)."""
+    if lab_id in _builtin():
+        raise LabkitError(f"{lab_id} is a built-in lab and cannot be removed.")
+    _registry().pop(lab_id, None)
+
+
+def all_labs() -> list[Lab]:
+    """Every registered lab, in order (the built-in three first)."""
+    return list(_registry().values())
+
+
+def ids() -> list[str]:
+    """The registered lab ids, in order."""
+    return list(_registry())
+
+
+def find(lab_id: str) -> Lab | None:
+    """The lab with this id, or None."""
+    return _registry().get(str(lab_id))
+
+
+def get(lab_id: str) -> Lab:
+    """The lab with this id; LabkitError listing the known ones (with a close match) otherwise."""
+    lab = find(lab_id)
+    if lab is None:
+        known = ids()
+        match = difflib.get_close_matches(str(lab_id), known, n=1)
+        hint = f" Did you mean {match[0]!r}?" if match else ""
+        raise LabkitError(f"Unknown lab {lab_id!r}; expected one of {', '.join(known)}.{hint}")
+    return lab
+
+
+def lab_of_notebook(notebook: str | os.PathLike[str]) -> str:
+    """The lab a notebook file belongs to: its registered file name, else the id its name starts with
+    ('lab2' for '.../lab2_fine_tuning.ipynb' or 'lab2_copy.ipynb'), else the leading ``labN``, else the stem."""
+    name = Path(notebook).name
+    for lab in all_labs():
+        if lab.notebook.name == name:
+            return lab.id
+    stem = Path(notebook).stem
+    for lab in all_labs():
+        if re.match(rf"{re.escape(lab.id)}(?![a-z0-9])", stem):
+            return lab.id
+    m = re.match(r"(lab\d+)", stem)
+    return m.group(1) if m else stem
+
+
+def lab_of_cells(cell_ids: list[str]) -> str | None:
+    """The registered lab whose cell-id prefix most of these ids carry, or None."""
+    counts: dict[str, int] = {}
+    for lab in all_labs():
+        n = sum(1 for cid in cell_ids if str(cid).startswith(lab.cell_prefix))
+        if n:
+            counts[lab.id] = n
+    return max(counts, key=counts.get) if counts else None  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- settings
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists: the form a parameters cell and results.json hold."""
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def defaults(lab: str, profile: str | Profile = "offline") -> dict[str, Any]:
+    """The lab's settings in ``profile``, keyed by its parameters cell's names (``dataset`` first).
+
+    >>> defaults("lab2", "course")["learning_rate_full"]
+    1e-05
+    """
+    entry = get(lab)
+    prof = get_profile(profile)
+    out: dict[str, Any] = {"dataset": prof.dataset}
+    for section in entry.settings:
+        out.update({k: _plain(v) for k, v in dataclasses.asdict(getattr(prof, section)).items()})
+    return out
+
+
+def with_settings(lab: str, profile: Profile, settings: Mapping[str, Any]) -> Profile:
+    """``profile`` with the lab's sections (and dataset) replaced by ``settings`` (e.g. a run's effective ones),
+    so lesson code reading ``ctx.profile.ppo`` sees what the lab runs with."""
+    entry = get(lab)
+    changes: dict[str, Any] = {}
+    if settings.get("dataset") is not None:
+        changes["dataset"] = str(settings["dataset"])
+    for section in entry.settings:
+        current = getattr(profile, section)
+        fields = {f.name: f for f in dataclasses.fields(current)}
+        update = {k: tuple(v) if isinstance(getattr(current, k), tuple) else v
+                  for k, v in settings.items() if k in fields and v is not None}
+        changes[section] = dataclasses.replace(current, **update)
+    return dataclasses.replace(profile, **changes)
