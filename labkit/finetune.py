@@ -620,21 +620,13 @@ def _optimizer_tensors(optimizer: "torch.optim.Optimizer") -> Iterable[Any]:
 
 
 def lora_train_config(profile: Profile | str, *, seed: int = 0, max_steps: int | None = None) -> TrainConfig:
-    """The training settings ``lora_summarizer`` uses for a profile (offline:
-    tuned for the tiny model; course: the course's lr 1e-3, batch 8)."""
+    """The training settings ``lora_summarizer`` uses for a profile (its ``summarizer`` section, ``lora_learning_rate``
+    and ``weight_decay``; the course's: lr 1e-3, batch 8)."""
     p = get_profile(profile)
-    if p.name == "offline":
-        return TrainConfig(learning_rate=p.lora_learning_rate, max_steps=max_steps or OFFLINE_LORA_STEPS,
-                           batch_size=OFFLINE_BATCH_SIZE, weight_decay=p.weight_decay, seed=seed,
-                           max_source_tokens=p.max_source_tokens, max_target_tokens=OFFLINE_MAX_TARGET_TOKENS)
-    return TrainConfig(learning_rate=p.lora_learning_rate, max_steps=max_steps or 500, batch_size=8,
-                       weight_decay=p.weight_decay, seed=seed, max_source_tokens=p.max_source_tokens, max_target_tokens=128)
-
-
-# Offline defaults (the lab's parameters cell uses the same numbers).
-OFFLINE_LORA_STEPS = 150
-OFFLINE_BATCH_SIZE = 32
-OFFLINE_MAX_TARGET_TOKENS = 64
+    s = p.summarizer
+    return TrainConfig(learning_rate=p.lora_learning_rate, max_steps=max_steps or s.max_steps, batch_size=s.batch_size,
+                       weight_decay=p.weight_decay, seed=seed, max_source_tokens=p.max_source_tokens,
+                       max_target_tokens=s.max_target_tokens)
 
 
 def _lora_cache_key(p: Profile, cfg: TrainConfig) -> str:

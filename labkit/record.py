@@ -22,6 +22,7 @@ from labkit.config import LabkitError
 
 MIMETYPE = "application/vnd.labkit.result+json"
 RESULTS_FILE = "results.json"
+SETUP_RECORDS = ("run_info", "settings")  # what labkit.start_lab records by itself, before any of the lab's work
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit import labs
-from labkit.config import LabkitError
+from labkit.config import DEFAULT_PROFILE, LabkitError
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,21 @@ def inspect_parameters(notebook: str | os.PathLike[str]) -> dict[str, dict[str, 
             if value is not None:
                 info["type"] = type(value)
                 info["type_name"] = type(value).__name__
+    return out
+
+
+def with_profile_types(spec: dict[str, dict[str, Any]], lab: str, profile: str) -> dict[str, dict[str, Any]]:
+    """``spec`` where a registered lab's setting left at None gets the type of the profile's value (so ``-p
+    lora_r=abc`` is refused before a kernel starts, and ``-p lora_r=32`` arrives as an int)."""
+    if labs.find(lab) is None:
+        return spec
+    out = {name: dict(info) for name, info in spec.items()}
+    for name, value in labs.defaults(lab, profile).items():
+        info = out.get(name)
+        if info is not None and info["type"] is None:
+            info["type"] = list if isinstance(value, list) else type(value)
+            info["type_name"] = info["type"].__name__
+            info["default"] = f"None, the {profile} profile's {value!r}"
     return out
 
 
@@ -251,7 +266,9 @@ def execute(
     lab_dir = Path(output_dir).resolve() / lab
     out_nb = lab_dir / nb_path.name
     spec = inspect_parameters(nb_path) if has_parameters_cell(nb) else {}
-    params = validate_parameters(spec, dict(parameters or {}), notebook=nb_path, from_cli=from_cli)
+    given = dict(parameters or {})
+    spec = with_profile_types(spec, lab, str(given.get("profile") or profile or DEFAULT_PROFILE))
+    params = validate_parameters(spec, given, notebook=nb_path, from_cli=from_cli)
     if "output_dir" in spec:
         params.setdefault("output_dir", str(lab_dir))
     if "profile" in spec and profile is not None:

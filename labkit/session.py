@@ -1,8 +1,11 @@
 """``start_lab``: the first call of every lab.
 
-It checks the parameters a learner can get wrong, seeds everything, picks the
-device and dtype, points ``labkit.record`` at the lab's output folder and makes
-LabkitError show as a short message in a notebook instead of a long traceback.
+It checks the parameters a learner can get wrong, resolves the settings left
+at ``None`` in the parameters cell to the profile's values (recording the
+effective ones as ``settings`` and printing them beside the course's), seeds
+everything, picks the device and dtype, points ``labkit.record`` at the lab's
+output folder and makes LabkitError show as a short message in a notebook
+instead of a long traceback.
 """
 from __future__ import annotations
 
@@ -11,18 +14,22 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping, MutableMapping
 
 from labkit import __version__, labs
-from labkit.config import LabkitError, Profile, choose_device, choose_dtype, get_profile, seed_everything
+from labkit.config import LabkitError, Profile, choose_device, choose_dtype, get_profile, repo_root, seed_everything
 from labkit.record import record, set_results_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+log = logging.getLogger(__name__)
+
+
 @dataclass
 class LabContext:
-    """What a lab needs after setup: the profile, device, dtype, seed and output folder."""
+    """What a lab needs after setup: the profile (its sections holding this run's settings), device, dtype,
+    seed, output folder and the effective settings by parameter name."""
 
     lab: str
     profile: Profile
@@ -30,7 +37,7 @@ class LabContext:
     dtype: "torch.dtype"
     seed: int
     output_dir: Path
-    params: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def path(self, name: str) -> Path:
         """A file or folder inside the lab's output directory."""
@@ -143,6 +150,77 @@ def offline_threads() -> int:
     return max(1, min(OFFLINE_MAX_THREADS, os.cpu_count() or 1))
 
 
+# ---------------------------------------------------------------- settings
+
+def _typed(lab: str, name: str, value: Any, default: Any, profile: str) -> Any:
+    """``value`` checked against the type of the profile's ``default`` (None: the default itself)."""
+    if value is None:
+        return default
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+            isinstance(default, float) or isinstance(value, int))
+        value = float(value) if ok and isinstance(default, float) else value
+    elif isinstance(default, list):
+        ok = isinstance(value, (list, tuple))
+        value = list(value) if ok else value
+    else:
+        ok = isinstance(value, (str, os.PathLike))
+        value = os.fspath(value) if ok else value
+    if not ok:
+        kind = "True or False" if isinstance(default, bool) else {
+            int: "an integer", float: "a number", list: "a list"}.get(type(default), "a string")
+        raise LabkitError(f"{name} = {value!r} in {lab}'s parameters cell is not {kind} (the {profile} profile's "
+                          f"value is {default!r}). Set it to {kind}, or to None for the profile's value.")
+    return value
+
+
+def resolve_settings(lab: str, profile: str | Profile, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The lab's effective settings: each name of ``labkit.labs.defaults(lab, profile)`` takes its value from
+    ``given`` unless that is None (or absent), then the profile's. Unknown names and wrong types raise
+    LabkitError saying what to set instead."""
+    prof = get_profile(profile)
+    known = labs.defaults(lab, prof)
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise LabkitError(f"start_lab got {', '.join(unknown)}, which {lab} does not have; its settings are "
+                          f"{', '.join(known)}.")
+    return {name: _typed(lab, name, given.get(name), default, prof.name) for name, default in known.items()}
+
+
+def _shown(value: Any) -> str:
+    text = str(value)
+    root = str(repo_root()) + os.sep
+    return text[len(root):] if text.startswith(root) else text
+
+
+def settings_table(ctx: LabContext) -> "Any":
+    """This run's settings beside the course profile's (a pandas DataFrame, one row per setting)."""
+    import pandas as pd
+
+    course = labs.defaults(ctx.lab, "course")
+    rows = {name: {"this run": _shown(v), "course": _shown(course.get(name))} for name, v in ctx.settings.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("setting")
+
+
+def _log_settings(ctx: LabContext, given: Mapping[str, Any]) -> None:
+    course = labs.defaults(ctx.lab, "course")
+    width = max(len(n) for n in ctx.settings)
+    lines = [f"{ctx.lab} settings ({ctx.profile.name} profile; a setting left at None takes the profile's value, "
+             "* marks one set in the notebook):", f"  {'setting':<{width}}  {'this run':<30}  course profile"]
+    for name, value in ctx.settings.items():
+        mine = _shown(value) + (" *" if given.get(name) is not None else "")
+        lines.append(f"  {name:<{width}}  {mine:<30}  {_shown(course.get(name))}")
+    log.info("\n".join(lines))
+
+
+def _notebook_namespace() -> MutableMapping[str, Any] | None:
+    """The running notebook's global variables (IPython's user namespace), or None in plain Python."""
+    shell = _ipython_shell()
+    return getattr(shell, "user_ns", None) if shell is not None else None
+
+
 def start_lab(
     lab: str,
     *,
@@ -151,9 +229,18 @@ def start_lab(
     output_dir: str | Path | None = None,
     device: str | None = None,
     allow_cpu_course: bool = False,
-    **params: Any,
+    namespace: MutableMapping[str, Any] | None = None,
+    **settings: Any,
 ) -> LabContext:
     """Set up a lab run and return its LabContext.
+
+    The lab's settings (the names of ``labkit.labs.defaults(lab)``: its parameters
+    cell's knobs) come from ``settings`` or, for names not given there, from
+    ``namespace`` (default: the notebook's variables, so the parameters cell is
+    read as it stands); one left at None takes the profile's value. The
+    effective settings are checked, written back into ``namespace``, recorded
+    as ``settings``, printed beside the course's and put into ``ctx.profile``'s
+    sections and ``ctx.settings``.
 
     ``output_dir`` defaults to ``outputs/<lab>`` under the current directory;
     results.json and every artifact of the run go there. The course profile on
@@ -165,6 +252,10 @@ def start_lab(
     _configure_logging()
     labs.get(lab)  # LabkitError naming the known labs
     prof = get_profile(profile)
+    ns = namespace if namespace is not None else _notebook_namespace()
+    given = {k: ns[k] for k in labs.defaults(lab, prof) if ns is not None and k in ns}
+    given.update(settings)
+    effective = resolve_settings(lab, prof, given)
     seed_everything(seed)
     dev = choose_device(device)
     if prof.name == "course" and dev.type == "cpu" and not allow_cpu_course:
@@ -179,7 +270,12 @@ def start_lab(
         import torch
 
         torch.set_num_threads(offline_threads())
-    ctx = LabContext(lab=lab, profile=prof, device=dev, dtype=choose_dtype(dev), seed=seed, output_dir=out, params=dict(params))
+    ctx = LabContext(lab=lab, profile=labs.with_settings(lab, prof, effective), device=dev, dtype=choose_dtype(dev),
+                     seed=seed, output_dir=out, settings=effective)
+    if ns is not None:
+        ns.update(effective)
     record("run_info", {"lab": lab, "profile": prof.name, "seed": seed, "device": dev.type,
                         "dtype": str(ctx.dtype).replace("torch.", ""), "labkit_version": __version__})
+    record("settings", effective)
+    _log_settings(ctx, given)
     return ctx

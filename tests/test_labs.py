@@ -50,3 +50,74 @@ def test_with_settings_puts_a_runs_settings_into_the_profile():
     assert prof.ppo.learning_rate == get_profile("offline").ppo.learning_rate
     lab2 = labs.with_settings("lab2", get_profile("course"), {"target_modules": ["q", "k", "v"]})
     assert lab2.fine_tuning.target_modules == ("q", "k", "v")
+
+
+# ---------------------------------------------------------------- parameters cells and profiles agree
+
+def _parameters_cell(lab) -> dict:
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(lab.notebook, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    return {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body
+            if isinstance(node, ast.Assign)}
+
+
+@pytest.mark.parametrize("lab_id", ["lab1", "lab2", "lab3"])
+def test_parameters_cells_leave_every_setting_to_the_profile(lab_id):
+    lab = labs.get(lab_id)
+    cell = _parameters_cell(lab)
+    offline, course = labs.defaults(lab_id, "offline"), labs.defaults(lab_id, "course")
+    assert list(offline) == list(course)  # both profiles hold every setting
+    assert set(offline) <= set(cell), f"{lab.notebook.name} lacks {set(offline) - set(cell)}"
+    for name in offline:
+        assert cell[name] is None, f"{lab_id}: {name} = {cell[name]!r} restates a profile's value"
+        assert type(offline[name]) is type(course[name]), name
+
+
+def test_course_profile_resolves_the_course_settings(tmp_path):
+    from labkit.ppo import PPOConfig
+    from labkit.session import start_lab
+
+    cell = _parameters_cell(labs.get("lab2"))
+    ctx = start_lab("lab2", profile="course", device="cpu", allow_cpu_course=True, output_dir=tmp_path / "2",
+                    namespace=cell)
+    want = {"lora_r": 32, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["q", "v"],
+            "learning_rate_full": 1e-5, "learning_rate_lora": 1e-3, "batch_size": 8}
+    assert {k: cell[k] for k in want} == want == {k: ctx.settings[k] for k in want}  # what the lab's cells read
+    assert ctx.profile.fine_tuning.lora_r == 32 and ctx.profile.dataset == "knkarthick/dialogsum"
+    cell = _parameters_cell(labs.get("lab3"))
+    ctx = start_lab("lab3", profile="course", device="cpu", allow_cpu_course=True, output_dir=tmp_path / "3",
+                    namespace=cell)
+    config = PPOConfig.from_settings(ctx.profile.ppo, seed=0)  # as the lab's setup cell builds it
+    assert (config.learning_rate, config.batch_size, config.mini_batch_size, config.ppo_epochs) == (1.41e-5, 16, 4, 1)
+    assert (config.init_kl_coef, config.target_kl, config.adaptive_kl) == (0.2, 6.0, True)
+    import json
+    assert json.loads((tmp_path / "3" / "results.json").read_text())["settings"]["init_kl_coef"] == 0.2
+
+
+def test_lab_cells_train_with_the_resolved_settings():
+    """The training cells read the settings start_lab resolved, never a number of their own."""
+    import nbformat
+
+    lab2 = "\n".join(c.source for c in nbformat.read(labs.get("lab2").notebook, as_version=4).cells)
+    for piece in ("learning_rate=learning_rate_full", "learning_rate=learning_rate_lora", "batch_size=batch_size",
+                  "LoraSettings(r=lora_r, alpha=lora_alpha, dropout=lora_dropout", "max_steps=max_steps"):
+        assert piece in lab2, piece
+    lab3 = "\n".join(c.source for c in nbformat.read(labs.get("lab3").notebook, as_version=4).cells)
+    assert "PPOConfig.from_settings(ctx.profile.ppo, seed=seed)" in lab3 and "steps=ppo_steps" in lab3
+
+
+def test_start_lab_refuses_wrong_types_and_unknown_settings(tmp_path):
+    from labkit.session import start_lab
+
+    with pytest.raises(LabkitError, match=r"lora_r = '16' in lab2's parameters cell is not an integer.*or to None"):
+        start_lab("lab2", output_dir=tmp_path, namespace={"lora_r": "16"})
+    with pytest.raises(LabkitError, match=r"start_lab got lora_rank, which lab2 does not have"):
+        start_lab("lab2", output_dir=tmp_path, lora_rank=8)
+    ns = {"learning_rate_lora": 1, "temperatures": None}
+    ctx = start_lab("lab2", output_dir=tmp_path, namespace=ns)
+    assert ns["learning_rate_lora"] == 1.0 and isinstance(ns["learning_rate_lora"], float)
+    assert ctx.settings["lora_r"] == labs.defaults("lab2")["lora_r"] == ns["lora_r"]

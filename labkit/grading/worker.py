@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 MAX_FOLDER_MB = 200          # a submission folder larger than this is not copied
 MAX_KEPT_NOTEBOOK_MB = 20    # executed notebooks larger than this are not kept in the grades folder
 MAX_READ_MB = 64             # results.json / executed notebook larger than this are not parsed by the grader
-SETUP_RECORDS = {"run_info"}  # what start_lab records by itself: not a result of the learner's work
 
 
 @dataclass
@@ -63,7 +62,8 @@ def status_of(run_status: str, run_message: str, results: dict[str, Any], forged
     """(status, reason) of a graded run: the run's own failure first, then missing results, then forgery."""
     if run_status != "ok":
         return run_status, run_message
-    if not results or set(results) <= SETUP_RECORDS:
+    from labkit.record import SETUP_RECORDS
+    if not results or set(results) <= set(SETUP_RECORDS):
         return "no_results", "no results recorded (labkit.record was never called)"
     if forged:
         return "flagged", "forged result detected: recorded values contradict the artifacts in " + ", ".join(forged)
@@ -82,21 +82,18 @@ def literal(text: str | None) -> Any:
         return None
 
 
-def _effective_parameters(nb: Any, injected: dict[str, Any]) -> dict[str, Any]:
-    """The parameters cell's literal defaults, overridden by what the run was given."""
+def _cell_parameters(nb: Any) -> dict[str, Any]:
+    """The parameters cell's names and literal values (None where not a literal) of a notebook."""
     import nbformat
 
     from labkit.run import inspect_parameters
-    params: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="labkit-params-") as tmp:
         path = Path(tmp) / "notebook.ipynb"
         try:
             nbformat.write(nb, str(path))
-            params = {name: literal(info.get("default")) for name, info in inspect_parameters(path).items()}
+            return {name: literal(info.get("default")) for name, info in inspect_parameters(path).items()}
         except Exception:  # defaults are a convenience for the checks, never a reason to fail
-            params = {}
-    params.update(injected)
-    return params
+            return {}
 
 
 def _small(path: Path, mb: float = MAX_READ_MB) -> bool:
@@ -171,7 +168,10 @@ def run_checks(rubric: Any, ctx: Any, scratch: Path | None = None) -> tuple[list
 
 def _assess(rubric: Any, result: Any, source_nb: Any, *, lab: str, params: dict[str, Any], profile: str,
             scratch: Path | None = None) -> dict[str, Any]:
-    """Read a run's results and run the rubric on them: the record fields both paths share."""
+    """Read a run's results and run the rubric on them: the record fields both paths share.
+
+    ``params`` are what the run was given (the rubric's and the grader's, not the notebook's own): the checks
+    see them over the parameters cell's values, and a ``dataset`` among them is the data they check against."""
     from labkit.rubrics.checks import GradeContext
 
     results, notes = _results_of(result)
@@ -181,8 +181,8 @@ def _assess(rubric: Any, result: Any, source_nb: Any, *, lab: str, params: dict[
         notes.append(f"the notebook recorded lab {lab_in_run!r}, graded as {lab}")
     message = _short(result.message, scratch)
     ctx = GradeContext(lab=lab, status=result.status, results=results, artifacts=result.output_dir,
-                       params=_effective_parameters(source_nb, {**params, "output_dir": str(result.output_dir)}),
-                       profile=profile, run_message=message)
+                       params={**_cell_parameters(source_nb), **params, "output_dir": str(result.output_dir)},
+                       profile=profile, run_message=message, dataset=params.get("dataset"))
     checks, score, forged = run_checks(rubric, ctx, scratch)
     status, reason = status_of(result.status, message, results, forged)
     return {"checks": checks, "score": round(score, 3), "status": status, "reason": reason, "notes": notes}
@@ -334,6 +334,8 @@ def grade_one(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
     scratch: Path | None = None
     try:
         source_nb = _source_notebook(sub)
+        if "dataset" in _cell_parameters(source_nb):
+            params.setdefault("dataset", None)  # the grader's data (the profile's unless given), not the notebook's
         record["notes"] += _release_lines(source_nb)
         scratch = Path(tempfile.mkdtemp(prefix=f"labkit-grade-{sub.id}-"))
         result = _execute(sub, scratch, rubric, opts, params, record)

@@ -38,6 +38,16 @@ class GradeContext:
     profile: str = "offline"
     run_message: str = ""
     cache: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None        # the data the run was graded on (None: the profile's)
+
+    def setting(self, name: str) -> Any:
+        """A setting of the run: its parameter, or the profile's value when that is None (as start_lab resolved it)."""
+        value = self.params.get(name)
+        if value is None:
+            from labkit import labs
+            if labs.find(self.lab) is not None:
+                value = labs.defaults(self.lab, self.profile).get(name)
+        return value
 
 
 def lookup(data: Any, path: str) -> Any:
@@ -178,8 +188,9 @@ def adapter_trainable_params(ctx: GradeContext, adapter: str = "peft_adapter", k
 # ---------------------------------------------------------------- helpers of the labs' checks
 
 def grader_profile(ctx: GradeContext) -> Any:
+    """The profile the grader loads its own data and models from (with the run's dataset when one was given)."""
     from labkit.config import get_profile
-    return get_profile(ctx.profile)
+    return get_profile(ctx.profile, **({"dataset": str(ctx.dataset)} if ctx.dataset else {}))
 
 
 def grader_test_split(ctx: GradeContext) -> Any:

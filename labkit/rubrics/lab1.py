@@ -113,10 +113,9 @@ def lab1_few_vs_zero_ci(ctx: GradeContext, answer: Any, tolerance: float = 1e-3)
 def lab1_shots_kept(ctx: GradeContext, answer: Any, max_source_tokens: int = 256) -> Outcome:
     """Number of shots that survive a smaller token budget, rebuilt by the grader."""
     from labkit import models, prompts
-    params = ctx.params
     test = grader_test_split(ctx)
-    examples = prompts.rows_at(test, list(params.get("example_indices", [40, 150])), what="example_indices")
-    shots = prompts.rows_at(test, list(params.get("shot_indices", [40, 80, 120])), what="shot_indices")
+    examples = prompts.rows_at(test, list(ctx.setting("example_indices")), what="example_indices")
+    shots = prompts.rows_at(test, list(ctx.setting("shot_indices")), what="shot_indices")
     tok = models.load_tokenizer(grader_profile(ctx))
     kept = prompts.build_prompt("few_shot", examples[-1]["dialogue"], tokenizer=tok, shots=shots,
                                 max_source_tokens=max_source_tokens).shots_kept
@@ -127,10 +126,9 @@ def lab1_shots_kept(ctx: GradeContext, answer: Any, max_source_tokens: int = 256
 def lab1_tokens_cut(ctx: GradeContext, answer: Any) -> Outcome:
     """Tokens the course's unbudgeted few-shot prompt (prompts.make_prompt) loses past the encoder limit."""
     from labkit import models, prompts
-    params = ctx.params
     test = grader_test_split(ctx)
-    examples = prompts.rows_at(test, list(params.get("example_indices", [40, 150])), what="example_indices")
-    shots = prompts.rows_at(test, list(params.get("shot_indices", [40, 80, 120])), what="shot_indices")
+    examples = prompts.rows_at(test, list(ctx.setting("example_indices")), what="example_indices")
+    shots = prompts.rows_at(test, list(ctx.setting("shot_indices")), what="shot_indices")
     prof = grader_profile(ctx)
     tok = models.load_tokenizer(prof)
     cut = max(0, prompts.count_tokens(tok, prompts.make_prompt(shots, examples[-1]["dialogue"])) - prof.max_source_tokens)
