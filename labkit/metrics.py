@@ -9,11 +9,16 @@ F-measure, then the mean. ROUGE-Lsum splits sentences on newlines, as
 rouge_score does when ``split_summaries`` is off (evaluate's default). With
 ``use_aggregator=True`` evaluate reports the median of 1000 bootstrap means
 instead, which differs from the mean only by resampling noise.
+
+``text_quality`` says whether generated text is text at all (repetition,
+words outside the data's vocabulary, length), so a metric is read beside it.
 """
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from labkit.config import LabkitError
 
@@ -132,3 +137,69 @@ def rouge(
         for m in ROUGE_TYPES
     }
     return RougeResult(per_example=per_example, scores=scores, ci=ci, confidence=confidence)
+
+
+# ---------------------------------------------------------------- text quality
+# A ROUGE gain over word salad, or a toxicity drop that is really the model writing
+# less, teaches the wrong thing: these three numbers say whether generated text is text.
+
+_WORD_STRIP = re.compile(r"[^\w#']")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words of ``text`` with punctuation stripped (``#Person1#`` and
+    apostrophes kept), the unit of the text-quality measures."""
+    return [w for w in (_WORD_STRIP.sub("", token).lower() for token in str(text).split()) if w]
+
+
+def vocabulary(texts: Iterable[str]) -> set[str]:
+    """The set of ``words`` in ``texts`` (e.g. every dialogue and summary of a dataset)."""
+    out: set[str] = set()
+    for text in texts:
+        out.update(words(text))
+    return out
+
+
+def is_degenerate(text: str) -> bool:
+    """True when ``text`` repeats itself: one word three times in a row, or one
+    word 3-gram three times anywhere (split on whitespace, as written)."""
+    tokens = str(text).split()
+    if any(tokens[i] == tokens[i + 1] == tokens[i + 2] for i in range(len(tokens) - 2)):
+        return True
+    grams = Counter(tuple(tokens[i : i + 3]) for i in range(len(tokens) - 2))
+    return any(count >= 3 for count in grams.values())
+
+
+@dataclass
+class TextQuality:
+    """How much of a set of generated texts reads as text."""
+
+    n: int
+    degenerate_share: float  # share of texts that repeat themselves (is_degenerate)
+    in_vocabulary_share: float  # share of all output words found in the reference vocabulary
+    mean_words: float  # mean whitespace-separated words per text
+
+    def as_dict(self) -> dict[str, float]:
+        return {"n": self.n, "degenerate_share": self.degenerate_share,
+                "in_vocabulary_share": self.in_vocabulary_share, "mean_words": self.mean_words}
+
+
+def text_quality(texts: Sequence[str], vocab: set[str] | Iterable[str]) -> TextQuality:
+    """Degenerate share, in-vocabulary word share and mean length of ``texts``.
+
+    ``vocab`` is the data's vocabulary (``vocabulary(dialogues + summaries)``):
+    words a model writes that never occur in its data are usually broken
+    sub-word salad. Empty texts count as 0 words and are not degenerate; with no
+    words at all the in-vocabulary share is 0.
+    """
+    texts = [str(t) for t in texts]
+    if not texts:
+        raise LabkitError("text_quality needs at least one text; got an empty list.")
+    vocab = vocab if isinstance(vocab, set) else set(vocab)
+    all_words = [w for t in texts for w in words(t)]
+    return TextQuality(
+        n=len(texts),
+        degenerate_share=sum(map(is_degenerate, texts)) / len(texts),
+        in_vocabulary_share=sum(w in vocab for w in all_words) / len(all_words) if all_words else 0.0,
+        mean_words=sum(len(t.split()) for t in texts) / len(texts),
+    )

@@ -116,3 +116,38 @@ def test_input_errors():
         rouge([], [])
     with pytest.raises(LabkitError, match="confidence"):
         bootstrap_ci([1.0, 2.0], confidence=95)
+
+
+# ---------------------------------------------------------------- text quality
+
+from labkit.metrics import is_degenerate, text_quality, vocabulary, words
+
+
+def test_words_normalise_case_and_punctuation_but_keep_speaker_tags():
+    assert words("#Person1# asks: Isn't it RED?") == ["#person1#", "asks", "isn't", "it", "red"]
+
+
+def test_degenerate_word_repeated_three_times_in_a_row():
+    assert is_degenerate("talk about lost lost lost")
+    assert not is_degenerate("lost and lost again, lost")
+
+
+def test_degenerate_trigram_three_times():
+    assert is_degenerate("#Person2# aisle is #Person2# aisle is and #Person2# aisle is")
+    assert not is_degenerate("#Person2# aisle is #Person2# aisle is done")
+
+
+def test_text_quality_shares_and_length():
+    vocab = vocabulary(["#Person1# buys a red bike.", "The bike is red."])
+    q = text_quality(["#Person1# buys a red bike.", "zzq bike bike bike"], vocab)
+    assert q.n == 2
+    assert q.degenerate_share == pytest.approx(0.5)
+    # words: #person1# buys a red bike | zzq bike bike bike -> 8 of 9 known
+    assert q.in_vocabulary_share == pytest.approx(8 / 9)
+    assert q.mean_words == pytest.approx(4.5)
+    assert q.as_dict()["mean_words"] == pytest.approx(4.5)
+
+
+def test_text_quality_needs_texts():
+    with pytest.raises(LabkitError, match="at least one text"):
+        text_quality([], set())
