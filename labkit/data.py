@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -119,6 +120,53 @@ def _find_split_files(folder: Path) -> dict[str, Path]:
     return found
 
 
+def _source_kind(text: str) -> tuple[str, Path]:
+    """How a dataset source is read: ("folder" | "file" | "hub", its path)."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return "folder", path
+    if text.endswith((".jsonl", ".json")) or path.suffix or text.startswith((".", "/", "~")):
+        return "file", path
+    return "hub", path
+
+
+_HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+_SOURCES_HELP = ("Expected a Hugging Face Hub dataset name (like knkarthick/dialogsum), a folder holding "
+                 "train.jsonl / validation.jsonl / test.jsonl (or the authors' dialogsum.train/dev/test.jsonl), "
+                 "or one DialogSum .jsonl file; or None for the profile's data.")
+
+
+def check_dataset(source: str | os.PathLike[str], *, splits: Iterable[str] = (), what: str = "dataset") -> str:
+    """``source`` as ``load_dialogsum`` will read it (a folder or file as an absolute path, a Hub name as is),
+    after cheap checks that need neither the network nor reading the rows: the path exists, a folder holds split
+    files, the ``splits`` a lab reads are there (a single file is the one split its name says), a Hub name is
+    well formed. LabkitError saying what was wrong and what is expected otherwise."""
+    text = os.fspath(source).strip()
+    if not text:
+        raise LabkitError(f"{what} is empty. {_SOURCES_HELP}")
+    kind, path = _source_kind(text)
+    if kind == "hub":
+        if not _HUB_NAME.fullmatch(text):
+            raise LabkitError(f"{what} = {text!r} is neither an existing file or folder nor a Hub dataset name. "
+                              f"{_SOURCES_HELP}")
+        return text
+    if kind == "folder":
+        found = {split: f.name for split, f in _find_split_files(path).items()}
+    elif not path.is_file():
+        raise LabkitError(f"{what} = {text!r}: {path.resolve()} does not exist. {_SOURCES_HELP}")
+    elif path.suffix not in (".jsonl", ".json"):
+        raise LabkitError(f"{what} = {text!r} is a {path.suffix or 'suffix-less'} file, not a .jsonl file. {_SOURCES_HELP}")
+    else:
+        found = {_split_from_filename(path): path.name}
+    missing = [s for s in splits if s not in found]
+    if missing:
+        have = ", ".join(f"{s} ({name})" for s, name in found.items()) or "no split files"
+        raise LabkitError(f"{what} = {text!r} has {have}, but the lab reads the {' and '.join(missing)} split"
+                          f"{'s' if len(missing) > 1 else ''}. Add " + ", ".join(f"{s}.jsonl" for s in missing)
+                          + f" (a folder of split files can hold them all). {_SOURCES_HELP}")
+    return str(path.resolve())
+
+
 def load_dialogsum(source: str | os.PathLike[str] | Profile | None = None) -> "datasets.DatasetDict":
     """Load DialogSum-format data as a DatasetDict (see the module docstring for sources).
 
@@ -132,8 +180,8 @@ def load_dialogsum(source: str | os.PathLike[str] | Profile | None = None) -> "d
     if source is None or isinstance(source, Profile):
         source = (source or get_profile()).dataset
     text = os.fspath(source)
-    path = Path(text).expanduser()
-    if path.is_dir():
+    kind, path = _source_kind(text)
+    if kind == "folder":
         files = _find_split_files(path)
         if not files:
             raise LabkitError(
@@ -141,7 +189,7 @@ def load_dialogsum(source: str | os.PathLike[str] | Profile | None = None) -> "d
                 "(or dialogsum.train/dev/test.jsonl)."
             )
         return datasets.DatasetDict({split: _rows_to_dataset(read_jsonl(f)) for split, f in files.items()})
-    if text.endswith((".jsonl", ".json")) or path.suffix or text.startswith((".", "/", "~")):
+    if kind == "file":
         return datasets.DatasetDict({_split_from_filename(path): _rows_to_dataset(read_jsonl(path))})
     # Anything else is a Hub dataset name (the course profile's path).
     try:

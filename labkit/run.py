@@ -222,6 +222,18 @@ def validate_parameters(spec: dict[str, dict[str, Any]], params: dict[str, Any],
     return out
 
 
+def check_lab_dataset(lab: str, dataset: Any, *, notebook: str | os.PathLike[str] = "the notebook") -> str:
+    """A ``dataset`` parameter checked before any kernel starts (see :func:`labkit.data.check_dataset`), against the
+    splits a registered lab reads; LabkitError naming the notebook otherwise."""
+    from labkit.data import check_dataset
+
+    entry = labs.find(lab)
+    try:
+        return check_dataset(dataset, splits=entry.splits if entry is not None else ())
+    except LabkitError as err:
+        raise LabkitError(f"Parameter 'dataset' of {Path(notebook).name}: {err}") from None
+
+
 def parse_assignments(pairs: list[str] | None) -> dict[str, str]:
     """``["n_eval=20", "profile=offline"]`` → dict of raw strings (LabkitError for a malformed pair)."""
     out: dict[str, str] = {}
@@ -269,6 +281,8 @@ def execute(
     given = dict(parameters or {})
     spec = with_profile_types(spec, lab, str(given.get("profile") or profile or DEFAULT_PROFILE))
     params = validate_parameters(spec, given, notebook=nb_path, from_cli=from_cli)
+    if params.get("dataset") is not None:  # the kernel runs elsewhere: hand it an absolute path
+        params["dataset"] = check_lab_dataset(lab, params["dataset"], notebook=nb_path)
     if "output_dir" in spec:
         params.setdefault("output_dir", str(lab_dir))
     if "profile" in spec and profile is not None:

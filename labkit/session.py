@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping, MutableMapping
 
 from labkit import __version__, labs
 from labkit.config import LabkitError, Profile, choose_device, choose_dtype, get_profile, repo_root, seed_everything
+from labkit.data import check_dataset
 from labkit.record import record, set_results_dir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -256,6 +257,9 @@ def start_lab(
     given = {k: ns[k] for k in labs.defaults(lab, prof) if ns is not None and k in ns}
     given.update(settings)
     effective = resolve_settings(lab, prof, given)
+    dataset = check_dataset(effective["dataset"], splits=labs.get(lab).splits)
+    if given.get("dataset") is not None:  # the profile's own stays as it is spelled (cache keys hash it)
+        effective["dataset"] = dataset
     seed_everything(seed)
     dev = choose_device(device)
     if prof.name == "course" and dev.type == "cpu" and not allow_cpu_course:

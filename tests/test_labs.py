@@ -121,3 +121,62 @@ def test_start_lab_refuses_wrong_types_and_unknown_settings(tmp_path):
     ctx = start_lab("lab2", output_dir=tmp_path, namespace=ns)
     assert ns["learning_rate_lora"] == 1.0 and isinstance(ns["learning_rate_lora"], float)
     assert ctx.settings["lora_r"] == labs.defaults("lab2")["lora_r"] == ns["lora_r"]
+
+
+# ---------------------------------------------------------------- the dataset parameter
+
+def _no_kernel(monkeypatch) -> None:
+    from labkit import run as runmod
+
+    def boom(*a, **k):
+        raise AssertionError("a kernel was started for an invalid dataset")
+    monkeypatch.setattr(runmod, "_run_child", boom)
+
+
+@pytest.mark.parametrize("lab_id", ["lab1", "lab2", "lab3"])
+def test_every_lab_takes_a_dataset_parameter(lab_id):
+    from labkit.run import inspect_parameters
+
+    assert inspect_parameters(labs.get(lab_id).notebook)["dataset"]["default"] == "None"
+
+
+def test_bad_dataset_is_refused_before_a_kernel_starts(tmp_path, monkeypatch):
+    from labkit import run as runmod
+    from labkit.cli import main
+
+    _no_kernel(monkeypatch)
+    (tmp_path / "only-test").mkdir()
+    (tmp_path / "only-test" / "test.jsonl").write_text('{"id": "a", "dialogue": "d", "summary": "s"}\n')
+    cases = {str(tmp_path / "missing.jsonl"): "does not exist",
+             "not a dataset name": "neither an existing file or folder nor a Hub dataset name",
+             str(tmp_path / "only-test"): "has test (test.jsonl), but the lab reads the train split"}
+    for dataset, why in cases.items():
+        with pytest.raises(LabkitError) as err:
+            runmod.execute(labs.get("lab2").notebook, tmp_path / "out", {"dataset": dataset})
+        assert "Parameter 'dataset' of lab2_fine_tuning.ipynb" in str(err.value) and why in str(err.value)
+        assert "folder holding train.jsonl" in str(err.value)  # and what would do
+    assert main(["run", "lab3", "--out", str(tmp_path / "o"), "-p", f"dataset={tmp_path / 'only-test'}"]) == 2
+
+
+def test_a_lab_runs_on_a_learners_own_data(tmp_path, fixtures_manifest, monkeypatch):
+    """Lab 1 pointed at a folder holding one DialogSum file in the authors' format, without editing the notebook."""
+    import json
+
+    from labkit.data import load_dialogsum
+    from labkit.run import execute
+
+    rows = list(load_dialogsum("offline")["test"])[100:130]
+    own = tmp_path / "my-dialogues"
+    own.mkdir()
+    with open(own / "dialogsum.test.jsonl", "w") as fh:
+        for i, r in enumerate(rows):
+            fh.write(json.dumps({"fname": f"mine_{i}", "dialogue": r["dialogue"], "summary1": r["summary"],
+                                 "summary2": r["summary"], "topic1": r["topic"]}) + "\n")
+    monkeypatch.chdir(tmp_path)  # a relative path is the caller's; the kernel runs in labs/ and gets it absolute
+    res = execute(labs.get("lab1").notebook, tmp_path / "out", {"dataset": "my-dialogues", "n_eval": 4,
+                  "example_indices": [0, 10], "shot_indices": [1, 2, 3]}, timeout=600)
+    assert res.ok, res.message
+    assert res.results["settings"]["dataset"] == str(own)
+    import pandas as pd
+    ids = set(pd.read_csv(res.output_dir / "generations.csv")["id"])
+    assert ids and all(i.startswith("mine_") for i in ids)
