@@ -37,14 +37,10 @@ point that matters here:
 
 Peak memory, what is measured
 -----------------------------
-On CUDA: ``torch.cuda.max_memory_allocated`` reset after step 1. On a CPU,
-process RSS cannot be reset between two runs in one process (the allocator
-keeps freed pages), so :class:`TensorMemoryTracker`, a ``TorchDispatchMode``,
-counts the bytes of every live tensor storage -- weights, gradients,
-optimizer state, activations and temporaries -- and keeps the maximum: the
-torch analogue of ``tracemalloc``. It excludes the Python runtime and the
-allocator's slack, which ``bench/finetune_memory.py`` measures as process
-peak RSS in fresh subprocesses instead.
+On CUDA: ``torch.cuda.max_memory_allocated`` reset after step 1; on a CPU the
+peak bytes of live tensors (:class:`labkit.training.TensorMemoryTracker`).
+Checkpoint folders, their RNG state, the LoRA config and the memory rule of
+thumb come from :mod:`labkit.training`, which lab 3's PPO shares.
 """
 from __future__ import annotations
 
@@ -56,15 +52,21 @@ import os
 import random
 import shutil
 import statistics
-import tempfile
 import time
-import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from labkit.config import LabkitError, LoraSettings, Profile, get_profile, labkit_home
 from labkit.models import ParamCount, count_parameters
+from labkit.training import checkpoint, lora_config
+from labkit.training.checkpoint import directory_size_mb
+from labkit.training.memory import MB, MemoryEstimate, TensorMemoryTracker, estimate_memory
+
+__all__ = ["MemoryEstimate", "TensorMemoryTracker", "TrainConfig", "TrainResult", "bucketed_batches", "collate",
+           "costs_table", "directory_size_mb", "estimate_memory", "list_checkpoints", "lora_summarizer",
+           "lora_train_config", "make_full_model", "make_lora_model", "rouge_improvements", "tokenize_for_training",
+           "train"]
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -74,58 +76,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-# The course's rule of thumb (Week 1, "computational challenges"): 4 bytes per
-# parameter to hold fp32 weights; training adds ~20 bytes per parameter for
-# AdamW's two states (8), gradients (4) and activations/temporaries (~8).
-WEIGHT_BYTES_PER_PARAM = 4
-TRAINING_EXTRA_BYTES_PER_PARAM = 20
-MB = 2**20
-
 CHECKPOINT_PREFIX = "step-"
 LORA_RECIPE_VERSION = "1"
-
-
-# ---------------------------------------------------------------- memory rule
-
-
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """The course's rule-of-thumb memory for one model, in bytes."""
-
-    total_params: int
-    trainable_params: int
-    weights_bytes: int
-    training_bytes: int
-
-    @property
-    def weights_mb(self) -> float:
-        return self.weights_bytes / MB
-
-    @property
-    def training_mb(self) -> float:
-        return self.training_bytes / MB
-
-
-def estimate_memory(total_params: int | ParamCount, trainable_params: int | None = None) -> MemoryEstimate:
-    """The course's rule of thumb: weights take 4 bytes/param; training adds
-    ~20 bytes per *trainable* param (optimizer states, gradients, activations,
-    temporaries). With every parameter trainable that is 24 bytes/param
-    (1B params: 4 GB to load, ~24 GB to train). For LoRA only the adapter's
-    parameters pay the 20 extra bytes -- the rule's own logic, which ignores
-    that activations do not shrink with the adapter.
-
-    ``total_params`` may be a ParamCount (its trainable count is then used).
-    """
-    if isinstance(total_params, ParamCount):
-        trainable_params = total_params.trainable if trainable_params is None else trainable_params
-        total_params = total_params.total
-    trainable = total_params if trainable_params is None else trainable_params
-    if total_params < 0 or not 0 <= trainable <= total_params:
-        raise LabkitError(
-            f"estimate_memory: need 0 <= trainable ({trainable}) <= total ({total_params}) parameters."
-        )
-    weights = WEIGHT_BYTES_PER_PARAM * total_params
-    return MemoryEstimate(total_params, trainable, weights, weights + TRAINING_EXTRA_BYTES_PER_PARAM * trainable)
 
 
 # ---------------------------------------------------------------- the models
@@ -148,21 +100,9 @@ def make_lora_model(base_model: "PreTrainedModel", lora: LoraSettings, *, seed: 
     so the new model first computes exactly what the base does).
     """
     import torch
-    from peft import LoraConfig, TaskType, get_peft_model
+    from peft import get_peft_model
 
-    if lora.r < 1:
-        raise LabkitError(f"LoRA rank r must be >= 1, got {lora.r}. The course used r=32.")
-    names = {name.rsplit(".", 1)[-1] for name, _ in base_model.named_modules()}
-    missing = [t for t in lora.target_modules if t not in names]
-    if missing:
-        raise LabkitError(
-            f"LoRA target_modules {missing} are not module names of this model. "
-            f"T5 attention projections are 'q', 'k', 'v', 'o' (the course used ['q', 'v'])."
-        )
-    config = LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, target_modules=list(lora.target_modules),
-        lora_dropout=lora.dropout, bias="none", task_type=TaskType.SEQ_2_SEQ_LM,
-    )
+    config = lora_config(lora, base_model)
     if seed is not None:
         torch.manual_seed(seed)
     # peft injects layers in place: it must only ever see a copy.
@@ -230,82 +170,6 @@ def collate(examples: Sequence[dict[str, list[int]]], pad_token_id: int) -> dict
         mask[row, : len(ex["input_ids"])] = 1
         labels[row, : len(ex["labels"])] = torch.tensor(ex["labels"])
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-# ---------------------------------------------------------------- measuring
-
-
-def _tensor_memory_mode_base() -> type:
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    return TorchDispatchMode
-
-
-class TensorMemoryTracker:
-    """Peak bytes of live tensor storages while active (a ``TorchDispatchMode``).
-
-    Tensors that exist before entry (weights, optimizer state) are registered
-    with :meth:`track`; every tensor an op creates inside the context is counted
-    until its storage is freed. Views share their storage and count once.
-    """
-
-    def __init__(self) -> None:
-        import torch
-        from torch.utils._pytree import tree_flatten
-
-        self._torch = torch
-        self._flatten = tree_flatten
-        self._live: dict[int, Any] = {}
-        self.current = 0
-        self.peak = 0
-        tracker = self
-
-        class _Mode(_tensor_memory_mode_base()):  # type: ignore[misc]
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-                out = func(*args, **(kwargs or {}))
-                tracker.track(*tracker._flatten(out)[0])
-                return out
-
-        self._mode = _Mode()
-
-    def track(self, *tensors: Any) -> None:
-        """Count these tensors' storages (once each) until they are freed."""
-        for t in tensors:
-            if not isinstance(t, self._torch.Tensor) or t.device.type == "meta":
-                continue
-            storage = t.untyped_storage()
-            key = storage._cdata
-            if key in self._live:
-                continue
-            nbytes = storage.nbytes()
-
-            def _freed(_ref: Any, key: int = key, nbytes: int = nbytes) -> None:
-                if self._live.pop(key, None) is not None:
-                    self.current -= nbytes
-
-            self._live[key] = weakref.ref(storage, _freed)
-            self.current += nbytes
-            self.peak = max(self.peak, self.current)
-
-    def __enter__(self) -> "TensorMemoryTracker":
-        self._mode.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._mode.__exit__(*exc)
-
-    @property
-    def peak_mb(self) -> float:
-        return self.peak / MB
-
-
-def directory_size_mb(path: str | os.PathLike[str]) -> float:
-    """Total size of the files under ``path`` in MiB (a checkpoint's size on disk)."""
-    root = Path(path)
-    if not root.exists():
-        raise LabkitError(f"{root} does not exist; save the model there first (save_pretrained).")
-    files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
-    return sum(p.stat().st_size for p in files) / MB
 
 
 # ---------------------------------------------------------------- training
@@ -390,27 +254,6 @@ def _optimizer(named: list[tuple[str, "torch.nn.Parameter"]], cfg: TrainConfig) 
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate)
 
 
-def _rng_state() -> dict[str, Any]:
-    import numpy as np
-    import torch
-
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    import numpy as np
-    import torch
-
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def list_checkpoints(output_dir: str | os.PathLike[str]) -> list[Path]:
     """Checkpoint folders under ``output_dir``, oldest first."""
     root = Path(output_dir)
@@ -421,24 +264,16 @@ def list_checkpoints(output_dir: str | os.PathLike[str]) -> list[Path]:
 
 
 def _save_checkpoint(root: Path, step: int, named, optimizer, scheduler, cfg: TrainConfig, info: dict[str, Any]) -> Path:  # noqa: ANN001
-    import torch
+    """``root/step-NNNNNN``: the trainable weights, optimizer + scheduler + RNG state and the run's record,
+    written atomically; older checkpoints beyond ``cfg.keep_checkpoints`` are removed."""
     from safetensors.torch import save_file
 
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"{CHECKPOINT_PREFIX}{step:06d}"
-    # Write into a scratch folder and rename: a kill mid-save never leaves a
-    # half-written checkpoint that resume would pick up.
-    tmp = Path(tempfile.mkdtemp(prefix=".ckpt-", dir=root))
-    try:
+    with checkpoint.atomic_folder(final) as tmp:
         save_file({n: p.detach().contiguous().cpu() for n, p in named}, str(tmp / "trainable.safetensors"))
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state()}, tmp / "training_state.pt")
+        checkpoint.save_state(tmp / "training_state.pt", {"optimizer": optimizer.state_dict(),
+                                                          "scheduler": scheduler.state_dict()})
         (tmp / "state.json").write_text(json.dumps({"step": step, "config": cfg.fingerprint(), **info}, indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for old in list_checkpoints(root)[: -cfg.keep_checkpoints]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -465,10 +300,9 @@ def _load_checkpoint(path: Path, named, optimizer, scheduler, cfg: TrainConfig) 
     with torch.no_grad():
         for n, p in named:
             p.copy_(weights[n])
-    training = torch.load(path / "training_state.pt", weights_only=False)
+    training = checkpoint.load_state(path / "training_state.pt")
     optimizer.load_state_dict(training["optimizer"])
     scheduler.load_state_dict(training["scheduler"])
-    _set_rng_state(training["rng"])
     return state
 
 
@@ -676,9 +510,8 @@ def lora_summarizer(
             base = load_seq2seq(p, device="cpu" if device is None else device)
             model = make_lora_model(base, p.lora, seed=seed)
             train(model, load_tokenizer(p), load_dialogsum(p)["train"], cfg, progress=progress, desc="LoRA summarizer")
-            tmp = Path(tempfile.mkdtemp(prefix=".lora-", dir=target.parent))
-            model.save_pretrained(str(tmp))
-            os.replace(tmp, target)
+            with checkpoint.atomic_folder(target) as tmp:
+                model.save_pretrained(str(tmp))
     base = load_seq2seq(p, device=device)
     return PeftModel.from_pretrained(base, str(target), is_trainable=True).eval()
 

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from labkit.config import LabkitError, PPOSettings
+from labkit.training import checkpoint, lora_config
 
 if TYPE_CHECKING:  # pragma: no cover
     from peft import PeftModel
@@ -157,7 +158,7 @@ def policy_from_summarizer(summarizer: "PeftModel", lora: Any, *, seed: int = 0)
 
     Consumes ``summarizer`` (peft merges in place; no copy of the weights is made).
     ``lora`` is a ``labkit.config.LoraSettings``."""
-    from peft import LoraConfig, TaskType, get_peft_model
+    from peft import get_peft_model
 
     if not hasattr(summarizer, "merge_and_unload"):
         raise LabkitError(f"Expected the LoRA summarizer (a peft model), got {type(summarizer).__name__}. "
@@ -165,10 +166,9 @@ def policy_from_summarizer(summarizer: "PeftModel", lora: Any, *, seed: int = 0)
     base = summarizer.merge_and_unload()
     for param in base.parameters():
         param.requires_grad_(False)
+    config = lora_config(lora, base)
     torch.manual_seed(seed)
-    model = get_peft_model(base, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                            target_modules=list(lora.target_modules), bias="none",
-                                            task_type=TaskType.SEQ_2_SEQ_LM))
+    model = get_peft_model(base, config)
     return PolicyWithValueHead(model.eval())
 
 
@@ -483,29 +483,22 @@ def ppo_step(
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def _rng_state(state: TrainState) -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "generator": state.generator.get_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": state.rng.bit_generator.state, "python": random.getstate()}
-
-
 def save_checkpoint(
     policy: PolicyWithValueHead, optimizer: torch.optim.Optimizer, state: TrainState, directory: str | Path
 ) -> Path:
-    """Write the adapter (peft ``save_pretrained``), ``value_head.safetensors``,
-    the optimizer + KL controller + RNG state and the log into ``directory``."""
+    """Write the adapter (peft ``save_pretrained``), ``value_head.safetensors``, the optimizer + KL controller +
+    RNG state and the log as the folder ``directory``, atomically (a kill mid-save leaves the previous one)."""
     from safetensors.torch import save_file
 
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    policy.model.save_pretrained(out)
-    save_file({k: v.detach().cpu().contiguous() for k, v in policy.value_head.state_dict().items()},
-              out / VALUE_HEAD_FILE)
-    torch.save({"step": state.step, "optimizer": optimizer.state_dict(),
-                "kl_controller": state.kl_controller.state_dict(), "rng": _rng_state(state)},
-               out / TRAINER_STATE_FILE)
-    (out / LOG_FILE).write_text(json.dumps(state.log, indent=1), encoding="utf-8")
-    return out
+    with checkpoint.atomic_folder(directory) as tmp:
+        policy.model.save_pretrained(tmp)
+        save_file({k: v.detach().cpu().contiguous() for k, v in policy.value_head.state_dict().items()},
+                  tmp / VALUE_HEAD_FILE)
+        checkpoint.save_state(tmp / TRAINER_STATE_FILE, {
+            "step": state.step, "optimizer": optimizer.state_dict(), "kl_controller": state.kl_controller.state_dict(),
+            "generator": state.generator.get_state(), "sampler": state.rng.bit_generator.state})
+        (tmp / LOG_FILE).write_text(json.dumps(state.log, indent=1), encoding="utf-8")
+    return Path(directory)
 
 
 def load_checkpoint(
@@ -525,18 +518,14 @@ def load_checkpoint(
     device = policy.device
     set_peft_model_state_dict(policy.model, load_file(src / "adapter_model.safetensors", device=str(device)))
     policy.value_head.load_state_dict(load_file(src / VALUE_HEAD_FILE, device=str(device)))
-    saved = torch.load(src / TRAINER_STATE_FILE, map_location="cpu", weights_only=True)
+    saved = checkpoint.load_state(src / TRAINER_STATE_FILE, restore_rng=False)
     optimizer.load_state_dict(saved["optimizer"])
-    state = new_state(config)
+    state = new_state(config)  # seeds torch: the saved RNG states are put back after it
     state.step = int(saved["step"])
     state.kl_controller.load_state_dict(saved["kl_controller"])
-    rng = saved["rng"]
-    torch.set_rng_state(rng["torch"])
-    if rng.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
-    state.generator.set_state(rng["generator"])
-    state.rng.bit_generator.state = rng["numpy"]
-    random.setstate(rng["python"])
+    checkpoint.restore_rng_state(saved["rng"])
+    state.generator.set_state(saved["generator"])
+    state.rng.bit_generator.state = saved["sampler"]
     state.log = json.loads((src / LOG_FILE).read_text(encoding="utf-8")) if (src / LOG_FILE).is_file() else []
     return state
 
