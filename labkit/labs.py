@@ -11,14 +11,21 @@ the lab's parameters cell (a knob left at ``None`` there means "the profile's
 value"). The values themselves live in :mod:`labkit.config` and only there.
 
 More labs (a course's own, a test's toy lab) are added with :func:`register`,
-or by naming Python files that call it in ``LABKIT_LABS`` (``os.pathsep``
-separated), which reaches the processes a run or a grade starts too.
+or by naming YAML files that list them in ``LABKIT_LABS`` (``os.pathsep``
+separated), which reaches the processes a run or a grade starts too::
+
+    labs:
+      - id: lab4                          # lower-case letters and digits; prefixes the cell ids
+        notebook: lab4_word_counts.ipynb  # paths are relative to this file
+        title: Count the words of the human summaries
+        rubric: lab4.yaml                 # default: <id>.yaml; its checks beside it (lab4.py)
+        settings: []                      # Profile sections holding its knobs (default: none but dataset)
+        splits: [test]                    # dataset splits it reads (default: test)
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib.util
 import os
 import re
 from dataclasses import dataclass
@@ -130,24 +137,46 @@ def _registry() -> dict[str, Lab]:
             _loading = path
             try:
                 _load_extension(Path(path))
+            except BaseException:
+                _LOADED.discard(path)  # say so again on the next look-up, until the file is fixed
+                raise
             finally:
                 _loading = ""
     return _REGISTRY
 
 
 def extension_files() -> list[Path]:
-    """The files named in ``LABKIT_LABS`` (each registers more labs when imported)."""
+    """The files named in ``LABKIT_LABS`` (each lists more labs)."""
     raw = os.environ.get(EXTRA_LABS_ENV, "")
     return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
 
 
+_LAB_FIELDS = {"id", "notebook", "title", "rubric", "settings", "splits"}
+
+
 def _load_extension(path: Path) -> None:
+    """Register the labs a YAML file lists (see the module docstring); LabkitError naming what is wrong."""
+    import yaml
+
+    where = f"{EXTRA_LABS_ENV} names {path}"
     if not path.is_file():
-        raise LabkitError(f"{EXTRA_LABS_ENV} names {path}, which does not exist. Expected a Python file that calls "
-                          "labkit.labs.register(Lab(...)); fix or unset the variable.")
-    spec = importlib.util.spec_from_file_location(f"labkit_labs_{abs(hash(str(path)))}", path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+        raise LabkitError(f"{where}, which does not exist. Expected a YAML file listing labs; fix or unset it.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise LabkitError(f"{where}, which is not valid YAML: {err}") from None
+    entries = raw.get("labs") if isinstance(raw, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise LabkitError(f"{where}, which has no 'labs' list (each entry: id, notebook, title[, rubric, settings, "
+                          "splits]).")
+    for i, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or not {"id", "notebook", "title"} <= set(entry) or set(entry) - _LAB_FIELDS:
+            raise LabkitError(f"{where}: lab #{i} needs id, notebook and title, and may have "
+                              f"{', '.join(sorted(_LAB_FIELDS - {'id', 'notebook', 'title'}))}; got {entry!r}.")
+        lab_id = str(entry["id"])
+        register(Lab(id=lab_id, notebook=path.parent / str(entry["notebook"]), title=str(entry["title"]),
+                     rubric=path.parent / str(entry.get("rubric") or f"{lab_id}.yaml"),
+                     settings=tuple(entry.get("settings") or ()), splits=tuple(entry.get("splits") or ("test",))))
 
 
 def register(lab: Lab) -> Lab:

@@ -23,7 +23,7 @@ def test_unknown_lab_names_the_known_ones():
 
 def test_notebooks_and_cells_map_back_to_their_lab():
     assert labs.lab_of_notebook("/x/lab2_fine_tuning.ipynb") == "lab2"
-    assert labs.lab_of_notebook("lab1_toy.ipynb") == "lab1"
+    assert labs.lab_of_notebook("lab1_copy.ipynb") == "lab1"
     assert labs.lab_of_notebook("lab12_other.ipynb") == "lab12"
     assert labs.lab_of_notebook("notes.ipynb") == "notes"
     assert labs.lab_of_cells(["lab3-a", "lab3-b", "lab1-c", "other"]) == "lab3"
@@ -180,3 +180,19 @@ def test_a_lab_runs_on_a_learners_own_data(tmp_path, fixtures_manifest, monkeypa
     import pandas as pd
     ids = set(pd.read_csv(res.output_dir / "generations.csv")["id"])
     assert ids and all(i.startswith("mine_") for i in ids)
+
+
+def test_extra_labs_file_errors_say_what_is_wrong(tmp_path, monkeypatch):
+    bad = tmp_path / "labs.yaml"
+    for text, why in (("labs: []", "has no 'labs' list"), ("labs: [{id: lab7, notebook: x.ipynb}]", "needs id, notebook"),
+                      ("labs: [{id: Lab-7, notebook: x.ipynb, title: t}]", "lower-case letters and digits"),
+                      ("labs: [{id: lab1, notebook: x.ipynb, title: t}]", "already registered")):
+        bad.write_text(text)
+        monkeypatch.setenv(labs.EXTRA_LABS_ENV, str(bad))
+        with pytest.raises(LabkitError, match=why):
+            labs.ids()
+        monkeypatch.delenv(labs.EXTRA_LABS_ENV)
+        labs.ids()  # forgets the file again
+    monkeypatch.setenv(labs.EXTRA_LABS_ENV, str(tmp_path / "missing.yaml"))
+    with pytest.raises(LabkitError, match="does not exist"):
+        labs.get("lab1")

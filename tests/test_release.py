@@ -13,13 +13,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit import labs
 from labkit import release as rel
 from labkit.cli import main as cli_main
 from labkit.config import LabkitError, repo_root
+from labkit.run import resolve_labs
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
-LAB_FILES = {lab.id: lab.notebook.name for lab in labs.all_labs()}  # lab id -> notebook file name
+LAB_FILES = {lab: nb.name for lab, nb in resolve_labs(["all"])}  # lab id -> notebook file name (the registry's)
 
 
 # --------------------------------------------------------------------------- toy labs

@@ -106,10 +106,9 @@ def test_cli_run_validation_error_exit_code(toy: Path, tmp_path: Path, capsys) -
 
 def test_cli_run_summary_and_missing_labs(toy: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     from labkit.cli import main
-    from labkit import labs
-    registry = {lab_id: labs.Lab(lab_id, tmp_path / "labs" / name, "toy", tmp_path / f"{lab_id}.yaml")
+    registry = {lab_id: runmod.labs.Lab(lab_id, tmp_path / "labs" / name, "toy", tmp_path / f"{lab_id}.yaml")
                 for lab_id, name in (("lab1", toy.name), ("lab9", "lab9_absent.ipynb"))}
-    monkeypatch.setattr(labs, "_REGISTRY", registry)  # the registry holds just these two labs
+    monkeypatch.setattr(runmod.labs, "_REGISTRY", registry)  # the registry holds just these two labs
     (tmp_path / "labs").mkdir()
     toy.rename(tmp_path / "labs" / toy.name)
     code = main(["run", "all", "--out", str(tmp_path / "o"), "-p", "n=3"])
