@@ -31,9 +31,9 @@ OMP_PASSIVE = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
 from labkit.record import record  # noqa: E402
 
 _SUBMODULES = {
-    "config", "data", "datagen", "session", "fixtures", "models", "prompts",
-    "generate", "metrics", "finetune", "ppo", "plots", "widgets", "run", "grading",
-    "release", "cli", "sandbox", "rubrics",
+    "config", "labs", "data", "datagen", "session", "fixtures", "models", "prompts",
+    "generate", "metrics", "toxicity", "training", "finetune", "ppo", "plots", "widgets",
+    "run", "grading", "release", "cli", "sandbox", "rubrics",
 }
 
 # Short names a notebook uses most; resolved lazily like the submodules.

@@ -15,7 +15,7 @@ def _new_figure(width: float = 7.0, height: float = 4.0) -> "Figure":
     return Figure(figsize=(width, height), layout="constrained")
 
 
-# ---- lab 1: prompt engineering (owned by the lab 1 work) ---------------------
+# ---- lab 1: prompt engineering ------------------------------------------------
 
 def rouge_by_strategy(scores: dict, *, metrics: tuple[str, ...] = ("rouge1", "rouge2", "rougeL", "rougeLsum"),
                       title: str = "ROUGE per prompting strategy") -> "Figure":
@@ -48,7 +48,7 @@ def rouge_by_strategy(scores: dict, *, metrics: tuple[str, ...] = ("rouge1", "ro
 
 
 
-# ---- lab 2: fine-tuning (owned by the lab 2 work) -----------------------------
+# ---- lab 2: fine-tuning ---------------------------------------------------------
 
 
 def rouge_comparison(rouge: dict[str, dict[str, dict[str, object]]], metrics: tuple[str, ...] = ("rouge1", "rouge2", "rougeL", "rougeLsum")) -> "Figure":
@@ -118,7 +118,7 @@ def finetune_costs(costs: dict[str, dict[str, float]]) -> "Figure":
     return fig
 
 
-# ---- lab 3: PPO (owned by the lab 3 work) -------------------------------------
+# ---- lab 3: PPO -----------------------------------------------------------------
 
 PPO_CURVES = (("reward_mean", "mean reward (nothate logit)"), ("kl", "KL to reference (nats / summary)"),
               ("beta", "KL coefficient beta"), ("policy_loss", "policy loss"),
