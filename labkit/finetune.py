@@ -61,7 +61,7 @@ from labkit.config import LabkitError, LoraSettings, Profile, get_profile, labki
 from labkit.models import ParamCount, count_parameters
 from labkit.training import checkpoint, lora_config
 from labkit.training.checkpoint import directory_size_mb
-from labkit.training.memory import MB, MemoryEstimate, TensorMemoryTracker, estimate_memory
+from labkit.training.memory import MemoryEstimate, PeakMeter, TensorMemoryTracker, estimate_memory
 
 __all__ = ["MemoryEstimate", "TensorMemoryTracker", "TrainConfig", "TrainResult", "bucketed_batches", "collate",
            "costs_table", "directory_size_mb", "estimate_memory", "list_checkpoints", "lora_summarizer",
@@ -319,6 +319,48 @@ def _forward_backward(model, batch: dict[str, "torch.Tensor"], named, cfg: Train
     return float(loss.detach())
 
 
+def _examples(dataset: Any, tokenizer: "PreTrainedTokenizerBase", config: TrainConfig) -> list[dict[str, list[int]]]:
+    """Tokenized ``{input_ids, labels}`` rows: as given, or made from dialogue/summary rows."""
+    rows = list(dataset) if not hasattr(dataset, "column_names") else None
+    if rows is not None and rows and "input_ids" in rows[0]:
+        return rows
+    return tokenize_for_training(dataset, tokenizer, max_source_tokens=config.max_source_tokens,
+                                 max_target_tokens=config.max_target_tokens)
+
+
+class _BatchOrder:
+    """The example indices of each step's batch: epochs of length-bucketed batches, a pure function of
+    (seed, epoch), so a resumed run replays them."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int) -> None:
+        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
+        self.per_epoch: int | None = None
+        self._epoch: int | None = None
+        self._batches: list[list[int]] = []
+
+    def __call__(self, step: int) -> list[int]:
+        if self.per_epoch is None:
+            self.per_epoch = len(bucketed_batches(self.lengths, self.batch_size, seed=self.seed, epoch=0))
+        epoch, index = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._batches = bucketed_batches(self.lengths, self.batch_size, seed=self.seed, epoch=epoch)
+        return self._batches[index]
+
+
+def _resume(ckpt_root: Path | None, named, optimizer, scheduler, config: TrainConfig, desc: str) -> dict[str, Any]:  # noqa: ANN001
+    """Load the newest checkpoint under ``ckpt_root`` into the model, optimizer and scheduler; its record, or {}."""
+    if ckpt_root is None:
+        raise LabkitError("resume=True needs output_dir (where the checkpoints are).")
+    existing = list_checkpoints(ckpt_root)
+    if not existing:
+        log.info("%s: no checkpoint in %s, starting from step 0", desc, ckpt_root)
+        return {}
+    info = _load_checkpoint(existing[-1], named, optimizer, scheduler, config)
+    log.info("%s: resumed from %s (step %d of %d)", desc, existing[-1].name, info["step"], config.max_steps)
+    return info
+
+
 def train(
     model: "torch.nn.Module",
     tokenizer: "PreTrainedTokenizerBase",
@@ -341,24 +383,16 @@ def train(
     from the checkpoint). ``stop_after_steps`` stops early as if the process
     had been killed there (for tests and the lab's resume demonstration).
     """
-    import torch
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     from labkit.config import seed_everything
 
     config.validate()
-    rows = list(dataset) if not hasattr(dataset, "column_names") else None
-    if rows is not None and rows and "input_ids" in rows[0]:
-        examples = rows
-    else:
-        examples = tokenize_for_training(
-            dataset, tokenizer, max_source_tokens=config.max_source_tokens, max_target_tokens=config.max_target_tokens
-        )
-    lengths = [len(e["input_ids"]) + len(e["labels"]) for e in examples]
+    examples = _examples(dataset, tokenizer, config)
+    order = _BatchOrder([len(e["input_ids"]) + len(e["labels"]) for e in examples], config.batch_size, config.seed)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
-
     if config.gradient_checkpointing:
         # Non-reentrant checkpointing needs no input-grad hooks for a frozen embedding (LoRA).
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -368,69 +402,33 @@ def train(
     optimizer = _optimizer(named, config)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
     seed_everything(config.seed)
-
     ckpt_root = Path(output_dir) if output_dir is not None else None
-    start, resumed_from, info = 0, None, {}
-    losses: list[float] = []
-    if resume:
-        if ckpt_root is None:
-            raise LabkitError("resume=True needs output_dir (where the checkpoints are).")
-        existing = list_checkpoints(ckpt_root)
-        if existing:
-            info = _load_checkpoint(existing[-1], named, optimizer, scheduler, config)
-            start = resumed_from = info["step"]
-            losses = list(info.get("losses", []))
-            log.info("%s: resumed from %s (step %d of %d)", desc, existing[-1].name, start, config.max_steps)
-        else:
-            log.info("%s: no checkpoint in %s, starting from step 0", desc, ckpt_root)
-
-    batches_per_epoch = None
-    epoch_batches: dict[int, list[list[int]]] = {}
-    step_seconds: list[float] = list(info.get("step_seconds", []))
-    peak = info.get("peak_memory_mb")
-    memory_method = "cuda max_memory_allocated" if device.type == "cuda" else "live tensor bytes (TensorMemoryTracker)"
-    measure_from, measure_to = 2, 1 + config.memory_steps  # steady state: AdamW state exists from step 1 on
-    tracker: TensorMemoryTracker | None = None
+    info = _resume(ckpt_root, named, optimizer, scheduler, config, desc) if resume else {}
+    step = start = info.get("step", 0)
+    losses, step_seconds = list(info.get("losses", [])), list(info.get("step_seconds", []))
+    # steady state: AdamW allocates its state inside step 1, so the peak is read from step 2 on
+    meter = PeakMeter(device, first=2, last=1 + config.memory_steps, peak_mb=info.get("peak_memory_mb"))
+    live = lambda: (*model.parameters(), *model.buffers(), *_optimizer_tensors(optimizer))  # noqa: E731
     bar = tqdm(total=config.max_steps, initial=start, desc=desc, disable=not progress, leave=False)
-    step = start
     try:
         while step < config.max_steps:
             if stop_after_steps is not None and step >= stop_after_steps:
                 log.info("%s: stopped after step %d (simulated interruption)", desc, step)
                 break
-            if batches_per_epoch is None:
-                batches_per_epoch = len(bucketed_batches(lengths, config.batch_size, seed=config.seed, epoch=0))
-            epoch, index = divmod(step, batches_per_epoch)
-            if epoch not in epoch_batches:
-                epoch_batches = {epoch: bucketed_batches(lengths, config.batch_size, seed=config.seed, epoch=epoch)}
-            n = step + 1
-            measuring = peak is None and measure_from <= n <= measure_to
-            if measuring and (n == measure_from or (tracker is None and device.type != "cuda")):
-                if device.type == "cuda":
-                    torch.cuda.reset_peak_memory_stats(device)
-                else:
-                    tracker = TensorMemoryTracker()
-                    tracker.track(*model.parameters(), *model.buffers(), *_optimizer_tensors(optimizer))
-            batch = {k: v.to(device) for k, v in collate([examples[i] for i in epoch_batches[epoch][index]], pad_id).items()}
-            t0 = time.perf_counter()
-            if measuring and tracker is not None:
-                with tracker:
-                    loss = _forward_backward(model, batch, named, config, optimizer, scheduler)
-            else:
+            batch = {k: v.to(device) for k, v in collate([examples[i] for i in order(step)], pad_id).items()}
+            step, measured = step + 1, meter.measures(step + 1)
+            with meter.step(step, live, last_step=config.max_steps):
+                t0 = time.perf_counter()
                 loss = _forward_backward(model, batch, named, config, optimizer, scheduler)
-            elapsed = time.perf_counter() - t0
-            if not measuring:
+                elapsed = time.perf_counter() - t0
+            if not measured:
                 step_seconds.append(elapsed)
-            if measuring and n == min(measure_to, config.max_steps):
-                peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda" else tracker.peak) / MB  # type: ignore[union-attr]
-                tracker = None
             losses.append(loss)
-            step = n
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}")
             if ckpt_root is not None and config.checkpoint_every and (step % config.checkpoint_every == 0 or step == config.max_steps):
                 _save_checkpoint(ckpt_root, step, named, optimizer, scheduler, config,
-                                 {"losses": losses, "step_seconds": step_seconds, "peak_memory_mb": peak})
+                                 {"losses": losses, "step_seconds": step_seconds, "peak_memory_mb": meter.peak_mb})
     finally:
         bar.close()
     if config.gradient_checkpointing:
@@ -440,7 +438,7 @@ def train(
     timed = step_seconds[1:] if len(step_seconds) > 1 else step_seconds
     return TrainResult(
         steps=step, losses=losses, seconds_per_step=statistics.median(timed) if timed else None,
-        peak_memory_mb=peak, memory_method=memory_method, params=params, resumed_from=resumed_from,
+        peak_memory_mb=meter.peak_mb, memory_method=meter.method, params=params, resumed_from=info.get("step"),
         checkpoint_dir=str(ckpt_root) if ckpt_root else None, step_seconds=step_seconds,
     )
 

@@ -4,8 +4,8 @@
   renamed into place, so a kill mid-save never leaves half a checkpoint), the
   RNG state they carry, and sizes on disk;
 * :mod:`.lora`: the one validated builder of a peft ``LoraConfig``;
-* :mod:`.memory`: the course's memory rule of thumb and the live-tensor
-  memory tracker.
+* :mod:`.memory`: the course's memory rule of thumb, the live-tensor
+  memory tracker and the steady-state peak meter of a training loop.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from labkit.training.checkpoint import (
     atomic_folder, directory_size_mb, load_state, restore_rng_state, rng_state, save_state,
 )
 from labkit.training.lora import lora_config
-from labkit.training.memory import MB, MemoryEstimate, TensorMemoryTracker, estimate_memory
+from labkit.training.memory import MB, MemoryEstimate, PeakMeter, TensorMemoryTracker, estimate_memory
 
-__all__ = ["MB", "MemoryEstimate", "TensorMemoryTracker", "atomic_folder", "directory_size_mb", "estimate_memory",
+__all__ = ["MB", "MemoryEstimate", "PeakMeter", "TensorMemoryTracker", "atomic_folder", "directory_size_mb", "estimate_memory",
            "load_state", "lora_config", "restore_rng_state", "rng_state", "save_state"]

@@ -11,9 +11,10 @@ peak RSS in fresh subprocesses instead.
 """
 from __future__ import annotations
 
+import contextlib
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 
 from labkit.config import LabkitError
 from labkit.models import ParamCount
@@ -128,3 +129,46 @@ class TensorMemoryTracker:
     @property
     def peak_mb(self) -> float:
         return self.peak / MB
+
+
+class PeakMeter:
+    """Peak memory over the steps ``first``..``last`` of a training loop: the CUDA allocator's peak on a GPU,
+    the peak of live tensor bytes (:class:`TensorMemoryTracker`) elsewhere. ``peak_mb`` is None until read
+    (or given: a resumed run's earlier reading)."""
+
+    def __init__(self, device: Any, *, first: int, last: int, peak_mb: float | None = None) -> None:
+        self.device, self.first, self.last, self.peak_mb = device, first, last, peak_mb
+        self.cuda = getattr(device, "type", str(device)) == "cuda"
+        self._tracker: TensorMemoryTracker | None = None
+
+    @property
+    def method(self) -> str:
+        """What is measured, in words (for reports)."""
+        return "cuda max_memory_allocated" if self.cuda else "live tensor bytes (TensorMemoryTracker)"
+
+    def measures(self, n: int) -> bool:
+        """Whether step ``n`` (1-based) is measured."""
+        return self.peak_mb is None and self.first <= n <= self.last
+
+    @contextlib.contextmanager
+    def step(self, n: int, live: Callable[[], Iterable[Any]], *, last_step: int) -> Iterator[None]:
+        """Run step ``n`` inside this; ``live`` gives the tensors that exist before it (weights, optimizer state),
+        counted when a CPU measurement starts. The peak is read after step ``min(last, last_step)``."""
+        if not self.measures(n):
+            yield
+            return
+        import torch
+
+        if self.cuda:
+            if n == self.first:
+                torch.cuda.reset_peak_memory_stats(self.device)
+            yield
+        else:
+            if n == self.first or self._tracker is None:
+                self._tracker = TensorMemoryTracker()
+                self._tracker.track(*live())
+            with self._tracker:
+                yield
+        if n == min(self.last, last_step):
+            self.peak_mb = (torch.cuda.max_memory_allocated(self.device) if self.cuda else self._tracker.peak) / MB  # type: ignore[union-attr]
+            self._tracker = None
