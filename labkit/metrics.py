@@ -203,3 +203,16 @@ def text_quality(texts: Sequence[str], vocab: set[str] | Iterable[str]) -> TextQ
         in_vocabulary_share=sum(w in vocab for w in all_words) / len(all_words) if all_words else 0.0,
         mean_words=sum(len(t.split()) for t in texts) / len(texts),
     )
+
+
+def dataset_vocabulary(splits: Any) -> set[str]:
+    """The vocabulary of a DialogSum-format dataset: every word of every split's
+    dialogues and summaries (``splits`` is a DatasetDict or a mapping of split
+    name to rows or to a ``datasets.Dataset``)."""
+    texts: list[str] = []
+    for split in splits.values():
+        if hasattr(split, "column_names"):
+            texts += list(split["dialogue"]) + list(split["summary"])
+        else:
+            texts += [row["dialogue"] for row in split] + [row["summary"] for row in split]
+    return vocabulary(texts)

@@ -161,3 +161,25 @@ def toxicity_histogram(before, after=None, *, bins: int = 20, title: str | None 
     ax.set_title(title or ("Toxicity before and after PPO" if after is not None else "Toxicity before PPO"))
     ax.legend()
     return fig
+
+
+def detox_tradeoff(before: dict[str, float], after: dict[str, float], *,
+                   title: str = "What PPO changed: toxicity, and whether the summaries stayed summaries") -> "Figure":
+    """Before/after bars, one panel per measure: mean P(hate), mean length in words,
+    ROUGE-1 against the reference summaries. A toxicity drop that comes with a
+    length or ROUGE collapse is reward hacking, not detoxification.
+
+    ``before`` and ``after`` map ``toxicity``, ``mean_words`` and ``rouge1`` to numbers
+    (the recorded ``detox_quality`` entries).
+    """
+    panels = [("toxicity", "mean P(hate)"), ("mean_words", "words per summary"), ("rouge1", "ROUGE-1 vs reference")]
+    fig = _new_figure(9.0, 3.4)
+    for k, (key, label) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        values = [float(before[key]), float(after[key])]
+        bars = ax.bar(["before PPO", "after PPO"], values, color=["#888888", "#2a7ab0"])
+        ax.bar_label(bars, fmt="%.3g")
+        ax.set_ylabel(label)
+        ax.set_ylim(0, max(values) * 1.25 or 1.0)
+    fig.suptitle(title)
+    return fig

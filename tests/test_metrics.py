@@ -151,3 +151,13 @@ def test_text_quality_shares_and_length():
 def test_text_quality_needs_texts():
     with pytest.raises(LabkitError, match="at least one text"):
         text_quality([], set())
+
+
+def test_dataset_vocabulary_reads_every_split_of_rows_or_datasets():
+    from datasets import Dataset
+
+    from labkit.metrics import dataset_vocabulary
+
+    rows = {"train": [{"dialogue": "#Person1#: Hi Ann.", "summary": "Ann waves."}],
+            "test": Dataset.from_list([{"dialogue": "#Person2#: Bye.", "summary": "Bob leaves."}])}
+    assert dataset_vocabulary(rows) == {"#person1#", "hi", "ann", "waves", "#person2#", "bye", "bob", "leaves"}
