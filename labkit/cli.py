@@ -81,15 +81,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
+    # grading never writes bytecode: the tamper check fingerprints labkit/ (its __pycache__ included)
+    sys.dont_write_bytecode = True
     from labkit import grading
     from labkit.run import parse_assignments
     from labkit.sandbox import Limits
 
     limits = Limits(memory_mb=args.memory_mb, output_mb=args.output_mb, max_processes=args.max_processes)
-    records = grading.grade_batch(args.submissions, args.lab, args.out, rubric=args.rubric, timeout=args.timeout,
-                                  workers=args.workers, scheduler=args.scheduler, force=args.force,
-                                  parameters=parse_assignments(args.param), profile=args.profile,
-                                  isolation=args.isolation, limits=limits)
+    from labkit.integrity import TamperedError
+
+    try:
+        records = grading.grade_batch(args.submissions, args.lab, args.out, rubric=args.rubric, timeout=args.timeout,
+                                      workers=args.workers, scheduler=args.scheduler, force=args.force,
+                                      parameters=parse_assignments(args.param), profile=args.profile,
+                                      isolation=args.isolation, limits=limits)
+    except TamperedError as err:  # the batch stopped: show what was graded, then the reason, loudly
+        print(grading.format_table(err.records))
+        print(f"\nlabkit: {err}", file=sys.stderr)
+        return 3
     print(grading.format_table(records))
     iso = sorted({r.get("isolation", "").split(":")[0] for r in records if r.get("isolation")})
     print(f"\n{len(records)} submissions graded into {args.out} (grades.csv, summary.md); isolation: {', '.join(iso) or '-'}")
@@ -158,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grade", action="store_true", help="grade the executed labs with the default rubrics (no re-execution)")
     p.set_defaults(func=_cmd_run)
 
+    from labkit.sandbox import ISOLATIONS
     p = sub.add_parser("grade", help="grade a folder of submitted notebooks in a sandbox")
     p.add_argument("submissions", help="folder of .ipynb files, or of folders holding one each")
     p.add_argument("--lab", required=True, choices=labs.ids())
@@ -169,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="regrade submissions that already have a grade")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a lab parameter for graded runs")
     p.add_argument("--profile", default="offline")
-    p.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "rlimits"], help="sandbox (default: bwrap when it works)")
+    p.add_argument("--isolation", default="auto", choices=list(ISOLATIONS),
+                   help="auto/bwrap: bubblewrap, refusing to grade without it (default: auto); rlimits: accept the "
+                        "risk of grading without bubblewrap (see the README's table)")
     p.add_argument("--memory-mb", type=int, default=4096, help="memory limit per submission (default: %(default)s)")
     p.add_argument("--output-mb", type=float, default=8, help="notebook output kept per submission (default: %(default)s)")
     p.add_argument("--max-processes", type=int, default=32, help="processes per submission (default: %(default)s)")

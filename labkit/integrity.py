@@ -11,8 +11,9 @@ attack and could hide a forged grade).
 
 Protected (:func:`protected_roots`): the labkit package the grader imports
 (for the editable install, the checkout's ``labkit/``, rubrics included), the
-repository's ``labkit/`` and ``data/`` (or ``LABKIT_DATA``), the rubric in use,
-its plugins and hidden data, the fixtures and derived-model cache under
+repository's ``labkit/`` and ``data/`` (or ``LABKIT_DATA``), the rubric in use
+with its checks, plugins and hidden data, the files named in ``LABKIT_LABS``
+and every registered lab's rubric and checks, the fixtures and derived-model cache under
 ``LABKIT_HOME``, and the Python environment the grader runs from (its
 site-packages and ``bin/``: a dropped ``.pth`` file or a patched dependency
 would run code in every later grader process). Project files are hashed
@@ -133,11 +134,12 @@ def fingerprint(roots: Iterable[Root]) -> Fingerprint:
 
 
 def _rubric_files(rubric: Any) -> list[Path]:
-    """The rubric's YAML and the plugin files it imports (plugins run inside the grader)."""
+    """The rubric's YAML, its checks beside it (same stem, .py) and the plugin files it imports (all run inside
+    the grader)."""
     path = getattr(rubric, "path", None)
     if path is None:
         return []
-    files = [Path(path)]
+    files = [Path(path), Path(path).with_suffix(".py")]
     try:
         import yaml
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
@@ -161,12 +163,14 @@ def environment_roots() -> list[Path]:
 def protected_roots(rubric: Any = None) -> list[Root]:
     """Everything the tamper check covers for a batch graded with ``rubric`` (see the module docstring)."""
     import labkit
+    from labkit import labs
     from labkit.config import data_dir, labkit_home, repo_root
 
     hashed: dict[Path, None] = {}
+    lab_files = [p for lab in labs.all_labs() for p in (lab.rubric, lab.checks)]
     for p in (Path(labkit.__file__).resolve().parent, repo_root() / "labkit", data_dir(),
               labkit_home() / "fixtures", labkit_home() / "cache", *_rubric_files(rubric),
-              *rubric_hidden_paths(rubric)):
+              *rubric_hidden_paths(rubric), *labs.extension_files(), *lab_files):
         hashed.setdefault(Path(os.path.abspath(p)), None)
     roots = [Root(p) for p in hashed]
     inside = lambda p: any(p == r.path or r.path in p.parents for r in roots)  # noqa: E731

@@ -348,12 +348,15 @@ def _run_child(argv: list[str], *, env: dict[str, str] | None, timeout: float | 
     kwargs: dict[str, Any] = {}
     if sandbox is not None and sandbox.preexec() is not None:
         kwargs["preexec_fn"] = sandbox.preexec()
+    if sandbox is not None:  # not the caller's folder (a checkout there would shadow the private labkit copy)
+        kwargs["cwd"] = str(sandbox.scratch)
     log_fh = open(log_path, "wb") if (log_path is not None and not log_output) else None
     out = None if log_output else (log_fh or subprocess.DEVNULL)
     try:
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL if not log_output else None,
                                 stderr=out, start_new_session=True, **kwargs)
-        with Watchdog(proc, timeout=timeout, limits=getattr(sandbox, "limits", None)) as dog:
+        with Watchdog(proc, timeout=timeout, limits=getattr(sandbox, "limits", None),
+                      containment=getattr(sandbox, "containment", None)) as dog:
             proc.wait()
     finally:
         if log_fh is not None:

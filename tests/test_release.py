@@ -380,6 +380,7 @@ def test_released_lab_grades_partial_and_restored_grades_full(tmp_path, source_p
     import subprocess
 
     pytest.importorskip("labkit.grading")
+    from labkit.sandbox import bwrap_works
     lab = source_path.name[:4]
     out = tmp_path / "rel"
     assert cli_main(["release", lab, "--out", str(out)]) == 0
@@ -392,7 +393,8 @@ def test_released_lab_grades_partial_and_restored_grades_full(tmp_path, source_p
         nbformat.write(nb, str(subs / who / "submission.ipynb"))
     grades = tmp_path / "g"
     proc = subprocess.run([str(Path(sys.executable).with_name("labkit")), "grade", str(subs), "--lab", lab,
-                           "--out", str(grades), "--timeout", "1200", "--workers", "1"],
+                           "--out", str(grades), "--timeout", "1200", "--workers", "1",
+                           "--isolation", "bwrap" if bwrap_works()[0] else "rlimits"],
                           capture_output=True, text=True, timeout=4000)
     assert (grades / "grades.csv").is_file(), proc.stdout[-2000:] + proc.stderr[-2000:]
     rows = {r["id"]: r for r in csv.DictReader(open(grades / "grades.csv"))}

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from labkit.config import LabkitError
+from labkit.contain import Containment, new_run_id
 from labkit.grading.discover import Submission, discover
 from labkit.grading.reports import GRADE_FILE, write_class_reports, write_submission_files
 from labkit.grading.worker import GradeOptions
-from labkit.sandbox import Limits
+from labkit.integrity import IntegrityGuard, TamperedError, mark_stopped, protected_roots
+from labkit.sandbox import Limits, resolve_isolation
 
 WORKER_MODULE = "labkit.grading.worker"
 
@@ -55,16 +57,23 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
     spec = out_dir / ".grade-spec.json"
     spec.write_text(json.dumps({"submission": asdict(sub), "options": {**asdict(opts)}}, default=str))
     limit = opts.timeout + opts.check_timeout + 60
+    leftovers = Containment(new_run_id())  # tags every process of this submission; kills what a killed grader left
+    env = {**os.environ, **leftovers.environment(), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         proc = subprocess.run([sys.executable, "-m", WORKER_MODULE, "--one", str(spec)], capture_output=True,
-                              text=True, timeout=limit, stdin=subprocess.DEVNULL)
+                              text=True, timeout=limit, stdin=subprocess.DEVNULL, env=env)
         err_tail = (proc.stderr or "").strip().splitlines()[-1:] if proc.returncode else []
     except subprocess.TimeoutExpired:
         err_tail = [f"the grader process ran longer than {limit:g} s"]
     finally:
         spec.unlink(missing_ok=True)
+        left = leftovers.kill_all()
     graded = _previous_grade(done)
     if graded is not None:
+        if left:
+            graded["notes"] = [*graded.get("notes", []), f"{left} process(es) of this submission outlived its "
+                                                         "grader process and were killed"]
+            write_submission_files(graded, out_dir)
         return graded
     return _lost(sub, opts, err_tail[0] if err_tail else "the grader process ended without a grade")
 
@@ -85,7 +94,8 @@ def grade_batch(submissions_dir: str | os.PathLike[str], lab: str, out: str | os
     from tqdm.auto import tqdm
 
     from labkit.rubrics import load_rubric
-    load_rubric(rubric or lab)  # fail fast on a bad rubric, before any work
+    rub = load_rubric(rubric or lab)  # fail fast on a bad rubric, before any work
+    isolation = resolve_isolation(isolation)  # auto without a working bubblewrap refuses here: nothing has run
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     subs = discover(submissions_dir)
@@ -94,10 +104,14 @@ def grade_batch(submissions_dir: str | os.PathLike[str], lab: str, out: str | os
     opts = GradeOptions(lab=lab, out=str(out), rubric=str(Path(rubric).resolve()) if rubric else None,
                         timeout=timeout, parameters=dict(parameters or {}), profile=profile, isolation=isolation,
                         limits=limits or Limits(), force=force)
+    guard = _integrity_guard(isolation, rub, scheduler)  # rlimits only: fingerprints before the first submission
     executor, client = _executor(workers, scheduler)
     records: list[dict[str, Any]] = []
     try:
-        futures = {executor.submit(grade_submission, s, opts): s for s in subs}
+        if guard is None:
+            futures = {executor.submit(grade_submission, s, opts): s for s in subs}
+        else:
+            futures = {executor.submit(_guarded_submission, s, opts, guard, rub.max_points): s for s in subs}
         with tqdm(total=len(futures), desc=f"grading {lab}", disable=not progress) as bar:
             for fut in as_completed(futures):
                 try:
@@ -109,6 +123,37 @@ def grade_batch(submissions_dir: str | os.PathLike[str], lab: str, out: str | os
         executor.shutdown(wait=True)
         if client is not None:
             client.close()
+        if guard is not None:
+            guard.close()
     records.sort(key=lambda r: r["id"])
     write_class_reports(records, out)
+    if guard is not None and guard.stopped:
+        mark_stopped(out / "summary.md", guard.stopped)
+        raise TamperedError(guard.stopped, records)
     return records
+
+
+# ---------------------------------------------------------------- tamper check (--isolation rlimits only)
+
+def _integrity_guard(isolation: str, rubric: Any, scheduler: str | None) -> IntegrityGuard | None:
+    """The batch's tamper check: only under rlimits (bubblewrap mounts the same files read-only)."""
+    if isolation != "rlimits":
+        return None
+    if scheduler:
+        raise LabkitError("--isolation rlimits grades on this machine only: its tamper check and process "
+                          "containment watch local files and processes, not a Dask cluster's workers. Install "
+                          "bubblewrap on every worker (apt-get install bubblewrap / dnf install bubblewrap) and "
+                          "drop --isolation rlimits, or grade here without --scheduler.")
+    return IntegrityGuard(protected_roots(rubric))
+
+
+def _guarded_submission(sub: Submission, opts: GradeOptions, guard: IntegrityGuard, max_points: float
+                        ) -> dict[str, Any]:
+    """grade_submission, unless the batch has stopped; voided when the grader's files changed while it ran."""
+    rec = guard.run(sub.id, lambda: grade_submission(sub, opts))
+    if rec is None:
+        return guard.not_graded(sub.id, opts.lab, max_points)
+    if guard.stopped and sub.id in guard.culprits:
+        rec = guard.void(rec)
+        write_submission_files(rec, Path(opts.out) / sub.id)
+    return rec

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.config import LabkitError, data_dir, labkit_home
+from labkit.contain import become_subreaper
 from labkit.grading.discover import Submission
 from labkit.grading.reports import write_submission_files
 from labkit.sandbox import Limits, Sandbox
@@ -228,17 +229,13 @@ def _copy_submission(sub: Submission, scratch: Path) -> Path:
 
 
 def _sandbox_labkit_home(sandbox: Sandbox, scratch: Path) -> Path:
-    """A LABKIT_HOME for the submission: the fixtures read-only (bind-mounted by bwrap, else a symlink) and a
-    private copy of the derived-model cache (labs take file locks and may add entries there)."""
+    """A LABKIT_HOME for the submission: the fixtures read-only (bind-mounted by bwrap, a private read-only copy
+    under rlimits) and a private copy of the derived-model cache (labs take file locks and may add entries)."""
     home = scratch / ".home" / "labkit"
     real = labkit_home()
     home.mkdir(parents=True, exist_ok=True)
     if (real / "fixtures").is_dir():
-        if sandbox.isolation == "bwrap":
-            (home / "fixtures").mkdir(exist_ok=True)
-            sandbox.binds.append((real / "fixtures", home / "fixtures"))
-        else:
-            (home / "fixtures").symlink_to(real / "fixtures")
+        sandbox.expose(real / "fixtures", home / "fixtures")  # bwrap: read-only mount; rlimits: private copy
     cache = real / "cache"
     if cache.is_dir():
         size = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
@@ -317,6 +314,8 @@ def _execute(sub: Submission, scratch: Path, rubric: Any, opts: GradeOptions, pa
                               from_cli=True, sandbox=sandbox, max_output_mb=opts.limits.output_mb)
     except LabkitError as err:
         raise _Refused(f"the notebook's parameters cell does not fit the grader: {err}") from None
+    finally:
+        record["notes"] += sandbox.end()  # nothing the notebook started outlives it, nor runs during the checks
 
 
 def grade_one(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
@@ -370,6 +369,7 @@ def _keep_notebook(path: Path, out_dir: Path) -> None:
 def _one_main(spec_path: str) -> int:
     from labkit.run import skip_slow_optional_imports
     skip_slow_optional_imports()
+    become_subreaper()  # orphans of the submission's run (setsid, double fork) are re-parented to this process
     spec = json.loads(Path(spec_path).read_text())
     opts = spec["options"]
     opts["limits"] = Limits(**opts["limits"])
