@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: install fixtures labs test test-slow test-browser lab release bench clean
+.PHONY: install fixtures labs test test-slow test-browser lab release bench clean grader-deps
 
 install: $(STAMP)
 
@@ -28,6 +28,26 @@ labs: fixtures
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# bubblewrap, the sandbox of `labkit grade` (without it the grader refuses unless given --isolation rlimits):
+# installed with apt-get (Debian/Ubuntu) or dnf (Fedora), as root or through sudo, then checked to work here.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+grader-deps: $(STAMP)
+	@if ! command -v bwrap >/dev/null 2>&1; then \
+	  if [ -n "$(SUDO)" ] && ! sudo -n true 2>/dev/null; then \
+	    echo "bubblewrap is not installed and this user cannot install packages: run 'sudo apt-get install bubblewrap' (Debian/Ubuntu) or 'sudo dnf install bubblewrap' (Fedora), or grade with --isolation rlimits and its risks (README: Isolation)" >&2; exit 1; \
+	  elif command -v apt-get >/dev/null 2>&1; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    $(SUDO) apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap; } || exit 1; \
+	  elif command -v dnf >/dev/null 2>&1; then \
+	    $(SUDO) dnf install -y -q bubblewrap || exit 1; \
+	  else \
+	    echo "no apt-get or dnf here: install bubblewrap with this system's package manager" >&2; exit 1; \
+	  fi; \
+	fi
+	@$(PY) -c "from labkit.sandbox import bwrap_works; ok, why = bwrap_works(); \
+	print('bubblewrap works: labkit grade will sandbox submissions in it' if ok else 'bubblewrap is not usable: ' + why); \
+	raise SystemExit(0 if ok else 1)"
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
