@@ -54,6 +54,42 @@ def test_policy_pretraining_makes_it_answer_the_prompt(fixtures_manifest, tokeni
     assert "#Person1#" in text
 
 
+def test_policy_summarizes_in_flan_template_and_stays_vague_when_merely_told_to(fixtures_manifest, tokenizer):
+    # The stand-in's pre-training (fixtures.MIXTURE): FLAN's template gets a real summary that copies
+    # from the dialogue; the generic instruction gets a vague one-liner. Validation dialogues: never trained on.
+    import torch
+
+    from labkit import metrics, prompts
+    from labkit.data import load_dialogsum
+
+    model = load_seq2seq("offline", device="cpu")
+    rows = list(load_dialogsum("offline")["validation"].select(range(8)))
+
+    def answer(prompt: str) -> str:
+        with torch.inference_mode():
+            out = model.generate(**tokenizer(prompt, return_tensors="pt"), max_new_tokens=50, do_sample=False)
+        return tokenizer.decode(out[0], skip_special_tokens=True)
+
+    flan = [answer(prompts.flan_prompt(r["dialogue"])) for r in rows]
+    vague = [answer(prompts.summarize_prompt(r["dialogue"])) for r in rows]
+    assert all(v.startswith("#Person1# and #Person2# are talking about") for v in vague), vague
+    assert metrics.rouge(flan, [r["summary"] for r in rows]).scores["rouge1"] > metrics.rouge(vague, [r["summary"] for r in rows]).scores["rouge1"] + 0.2
+    stop = set(metrics.words(" ".join(vague)))
+    copied = [set(metrics.words(f)) & set(metrics.words(r["dialogue"])) - stop for f, r in zip(flan, rows)]
+    assert sum(bool(c) for c in copied) >= 6, list(zip(flan, copied))
+
+
+def test_vague_answers_use_only_words_of_the_data():
+    from labkit.data import load_dialogsum
+    from labkit.metrics import dataset_vocabulary, words
+
+    data = load_dialogsum("offline")
+    vocab = dataset_vocabulary(data)
+    topics = {t for split in data.values() for t in split["topic"]}
+    for topic in topics:
+        assert set(words(fixtures.vague_answer({"topic": topic}))) <= vocab, topic
+
+
 def test_classifier_labels_and_accuracy(fixtures_manifest):
     import torch
 
@@ -97,22 +133,20 @@ def test_build_is_deterministic_across_homes(tmp_path, monkeypatch):
     assert hashes[0] == hashes[1]
 
 
-def test_canonical_vocab_rounds_scores_and_sorts_the_fallback_run():
-    from labkit.fixtures import _canonical_vocab
+def test_tokenizer_vocab_keeps_whole_words_and_a_character_fallback():
+    from transformers import T5Tokenizer
 
-    specials = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
-    # Two builds as the trainer gives them: every score shifted a little, the
-    # trailing fallback characters in another order.
-    build_a = specials + [("b", -2.0000000000000004), ("a", -2.0000000000000004), ("c", -3.0000000000000004),
-                          ("K", -9.0000000000000004), ("#", -9.0001000000000004), ("G", -9.0002000000000004),
-                          ("v", -9.0002000000000004)]
-    build_b = specials + [("b", -1.9999999999999998), ("a", -1.9999999999999998), ("c", -2.9999999999999998),
-                          ("v", -8.9999999999999998), ("G", -9.0000999999999998), ("K", -9.0001999999999998),
-                          ("#", -9.0001999999999998)]
-    expected = specials + [("b", -2.0), ("a", -2.0), ("c", -3.0),
-                           ("#", -9.0), ("G", -9.0001), ("K", -9.0002), ("v", -9.0002)]
-    assert _canonical_vocab(build_a, n_special=3) == expected
-    assert _canonical_vocab(build_b, n_special=3) == expected
+    from labkit.fixtures import tokenizer_vocab
+
+    texts = ["#Person1#: Did you watch TV last night?", "#Person1#: I watched TV last night, 2200 times."]
+    vocab = tokenizer_vocab(texts)
+    assert vocab[:3] == [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    assert vocab == tokenizer_vocab(list(reversed(texts)))  # counted, so order-free and repeatable
+    tok = T5Tokenizer(vocab=vocab, extra_ids=0)
+    # Words seen twice are one piece each; the rest fall back to characters and still round-trip.
+    assert tok.tokenize("#Person1#: last night TV") == ["\u2581#Person1#", ":", "\u2581last", "\u2581night", "\u2581TV"]
+    assert len(tok.tokenize("Did")) > 1
+    assert tok.decode(tok("Zebra 99?")["input_ids"], skip_special_tokens=True) == "Zebra 99?"
 
 
 def test_tokenizer_training_is_byte_for_byte_repeatable(tmp_path):
