@@ -33,13 +33,14 @@ from labkit.record import record  # noqa: E402
 _SUBMODULES = {
     "config", "labs", "data", "datagen", "session", "fixtures", "models", "prompts",
     "generate", "metrics", "toxicity", "training", "finetune", "ppo", "plots", "widgets",
-    "run", "grading", "release", "cli", "sandbox", "contain", "integrity", "rubrics",
+    "run", "grading", "release", "cli", "sandbox", "contain", "integrity", "rubrics", "selfcheck",
 }
 
 # Short names a notebook uses most; resolved lazily like the submodules.
 _EXPORTS = {
     "start_lab": ("labkit.session", "start_lab"),
     "LabkitError": ("labkit.config", "LabkitError"),
+    "check": ("labkit.selfcheck", "check"),
 }
 
 __all__ = sorted(_SUBMODULES | set(_EXPORTS))

@@ -87,6 +87,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     from labkit.run import parse_assignments
     from labkit.sandbox import Limits
 
+    if args.manual:
+        return _merge_manual(args)
     limits = Limits(memory_mb=args.memory_mb, output_mb=args.output_mb, max_processes=args.max_processes)
     from labkit.integrity import TamperedError
 
@@ -102,6 +104,24 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     print(grading.format_table(records))
     iso = sorted({r.get("isolation", "").split(":")[0] for r in records if r.get("isolation")})
     print(f"\n{len(records)} submissions graded into {args.out} (grades.csv, summary.md); isolation: {', '.join(iso) or '-'}")
+    pending = sum(r.get("pending") or 0 for r in records)
+    if pending:
+        print(f"{pending:g} points of hand-graded answers are pending: fill in {Path(args.out) / 'manual.csv'}, then "
+              f"labkit grade {args.submissions} --lab {args.lab} --out {args.out} --manual SHEET")
+    return 0
+
+
+def _merge_manual(args: argparse.Namespace) -> int:
+    from labkit import grading
+
+    if args.force:
+        raise LabkitError("--manual merges a TA's sheet into existing grades and runs no notebook, so --force has "
+                          "nothing to regrade: drop --force (regrade first without --manual if you must).")
+    records, changed = grading.merge_manual(args.out, args.manual, lab=args.lab, submissions=args.submissions)
+    print(grading.format_table(records))
+    pending = sum(r.get("pending") or 0 for r in records)
+    print(f"\nmerged {changed} hand-graded answer(s) from {args.manual} into {args.out} (grades.csv, feedback.md, "
+          f"results.json, summary.md); no notebook was run." + (f" {pending:g} points still pending." if pending else ""))
     return 0
 
 
@@ -185,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-mb", type=int, default=4096, help="memory limit per submission (default: %(default)s)")
     p.add_argument("--output-mb", type=float, default=8, help="notebook output kept per submission (default: %(default)s)")
     p.add_argument("--max-processes", type=int, default=32, help="processes per submission (default: %(default)s)")
+    p.add_argument("--manual", default=None, metavar="SHEET",
+                   help="merge a filled-in manual.csv (hand-graded points and comments) into the grades in --out, "
+                        "without running any notebook")
     p.set_defaults(func=_cmd_grade)
 
     p = sub.add_parser("grade-labs", help="grade labs already executed by `labkit run` (default rubrics, no re-execution)")

@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from labkit.config import LabkitError
 
@@ -28,6 +28,20 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 log = logging.getLogger(__name__)
 
 _results_dir: Path | None = None
+# Called after each record(name, stored value), by key (registering a key again replaces its listener). The
+# tooling layer listens here (labkit.selfcheck) so this base module never imports it.
+_listeners: dict[str, Callable[[str, Any], None]] = {}
+
+
+def add_listener(key: str, fn: Callable[[str, Any], None]) -> None:
+    """Call ``fn(name, value)`` after every :func:`record` from now on (replacing the listener of ``key``).
+    A listener that raises is logged and ignored: recording a result never fails because of one."""
+    _listeners[key] = fn
+
+
+def remove_listener(key: str) -> None:
+    """Stop calling the listener registered under ``key`` (nothing happens when there is none)."""
+    _listeners.pop(key, None)
 
 
 def set_results_dir(path: str | os.PathLike[str] | None, *, reset: bool = True) -> Path | None:
@@ -126,6 +140,11 @@ def record(name: str, value: Any) -> None:
         current[name] = stored
         _write_atomic(path, current)
     _display(name, stored)
+    for key, listener in list(_listeners.items()):
+        try:
+            listener(name, stored)
+        except Exception:  # a listener's failure is its own business, never the learner's cell
+            log.debug("record listener %s failed", key, exc_info=True)
 
 
 def _display(name: str, stored: Any) -> None:

@@ -503,6 +503,13 @@ def _compare(cells: list[Any], expected: Mapping[str, str], answer_ids: list[str
     return lines
 
 
+def needs_review(line: str) -> bool:
+    """Whether a line of :func:`describe_submission` asks for a person: every line except a cell the learner
+    added (learners add cells to explore; altered, deleted or reordered setup cells, an older release or a
+    notebook that could not be compared are worth a look)."""
+    return not re.fullmatch(r"(a )?cell( \S+)? (was added|without an id was added.*)", line)
+
+
 def _lab_from_ids(cells: Iterable[Any]) -> str | None:
     """The lab whose cell-id prefix ("lab2-...") most cells carry, or None."""
     return labs.lab_of_cells([str(c.get("id") or "") for c in cells if isinstance(c, Mapping)])

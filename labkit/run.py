@@ -17,6 +17,7 @@ import difflib
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -332,13 +333,29 @@ def execute(
     return result
 
 
-def _tail(path: Path, n: int = 2) -> str:
-    """The last meaningful lines of the runner's stderr (why it stopped, when it wrote no status)."""
+# stderr lines that never say why a process stopped: log records at warning level or below (a kernel's
+# "running over TCP without encryption", traitlets' "[IPKernelApp] WARNING | ..."), debugger notes, progress bars
+_NOISE = re.compile(r"^\[\w+\]|^\[[A-Z] |^\d+(\.\d+)?s - |\b(WARNING|INFO|DEBUG)\b|Warning\b|warnings\.warn|"
+                    r"without encryption|eavesdropping|it/s\]|s/it\]|\d+%\|")
+_EXCEPTION = re.compile(r"^[\w.]*(Error|Exception|Exit|Interrupt)\b")
+
+
+def why_stopped(text: str, limit: int = 200) -> str:
+    """The one line of a process's stderr that says why it stopped: its last exception line, else its last
+    line that is not a warning, a log record or a progress bar; "" when there is none."""
+    lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not _NOISE.search(ln)]
+    errors = [ln for ln in lines if _EXCEPTION.match(ln)]
+    line = (errors or lines or [""])[-1]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _tail(path: Path) -> str:
+    """Why the runner stopped, from its stderr, when it wrote no status (see :func:`why_stopped`)."""
     try:
-        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+        return why_stopped(path.read_text(errors="replace"))
     except OSError:
         return ""
-    return " | ".join(lines[-n:])[:400]
 
 
 def _run_child(argv: list[str], *, env: dict[str, str] | None, timeout: float | None, sandbox: Any | None,

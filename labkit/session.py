@@ -4,8 +4,9 @@ It checks the parameters a learner can get wrong, resolves the settings left
 at ``None`` in the parameters cell to the profile's values (recording the
 effective ones as ``settings`` and printing them beside the course's), seeds
 everything, picks the device and dtype, points ``labkit.record`` at the lab's
-output folder and makes LabkitError show as a short message in a notebook
-instead of a long traceback.
+output folder, turns on the rubric's self-checks (:mod:`labkit.selfcheck`) and
+makes LabkitError show as a short message in a notebook instead of a long
+traceback.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, MutableMapping
 
-from labkit import __version__, labs
+from labkit import __version__, labs, selfcheck
 from labkit.config import LabkitError, Profile, choose_device, choose_dtype, get_profile, repo_root, seed_everything
 from labkit.data import check_dataset
 from labkit.record import record, set_results_dir
@@ -278,6 +279,8 @@ def start_lab(
                      seed=seed, output_dir=out, settings=effective)
     if ns is not None:
         ns.update(effective)
+    selfcheck.activate(lab, out, {**effective, "seed": seed, "output_dir": str(out)}, profile=prof.name,
+                       dataset=effective["dataset"] if given.get("dataset") is not None else None)
     record("run_info", {"lab": lab, "profile": prof.name, "seed": seed, "device": dev.type,
                         "dtype": str(ctx.dtype).replace("torch.", ""), "labkit_version": __version__})
     record("settings", effective)

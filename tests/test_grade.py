@@ -121,7 +121,7 @@ def test_isolation_blocks_reads_and_writes_outside(hostile_batch) -> None:
 def test_outputs_files(hostile_batch) -> None:
     out = hostile_batch["root"] / "grades"
     rows = list(csv.DictReader(open(out / "grades.csv")))
-    assert list(rows[0]) == ["id", "score", "max", "status", "reason"] and len(rows) == len(hostile_batch["names"])
+    assert list(rows[0]) == ["id", "score", "max", "pending", "status", "reason"] and len(rows) == len(hostile_batch["names"])
     gs = json.loads((out / "good" / "results.json").read_text())
     assert gs["score"] == 5 and {t["name"] for t in gs["tests"]} == {"ran_to_completion", "results_recorded",
                                                                        "squares_verified", "exercise_1"}

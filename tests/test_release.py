@@ -199,6 +199,33 @@ def test_exercise_cells_record_the_stubbed_name(spec):
                 f"move any conversion inside the solution region")
 
 
+@pytest.mark.parametrize("path", _real_labs(), ids=lambda p: p.stem)
+def test_student_edition_keeps_self_checks_and_leaks_no_rubric(path):
+    """The student edition still records each self-checked answer and the reflection (so labkit's self-checks
+    run in the learner's kernel), and holds nothing of the rubric: no check or verifier names of the lab, no
+    hidden check's feedback, no sample reflection."""
+    from labkit.rubrics import load_rubric
+
+    lab = path.name[:4]
+    rubric = load_rubric(lab)
+    source = rel.read_notebook(path)
+    student = rel.release_notebook(source, lab, name=str(path))
+    code = _sources(student)
+    text = code + rel.dumps(student)  # the cells as a learner reads them, and the file with its metadata
+    for check in rubric.public_checks:
+        if check.trigger.startswith("exercise_") or check.manual:
+            assert f'labkit.record("{check.trigger}", ' in code, f"{path.name}: {check.trigger} is never recorded"
+    assert "reflection = None" in code and "### BEGIN SOLUTION" in _sources(source)
+    names = {c.type for c in rubric.checks} | {str((c.params.get("verify") or {}).get("type")) for c in rubric.checks}
+    leaked = sorted(n for n in names if n.startswith(f"{lab}_") and n in text)
+    assert not leaked, f"{path.name}: rubric names in the student edition: {leaked}"
+    hidden_feedback = [m for c in rubric.checks if not c.public for m in (c.pass_msg, c.fail_msg) if m]
+    assert hidden_feedback and not [m for m in hidden_feedback if m in text]
+    reflection = next(c for c in source.cells if c.get("id") == f"{lab}-reflection")
+    sample = re.search(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", reflection.source, re.S).group(1)
+    assert len(sample) > 100 and sample.strip() not in text
+
+
 def test_stubs_keep_the_notebook_running():
     student = rel.release_notebook(toy_lab(), "lab1")
     by_id = {c.id: c.source for c in student.cells}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,17 +13,28 @@ from labkit.config import LabkitError
 
 @dataclass
 class Submission:
-    """One student's submission: its id, notebook and folder (None notebook + problem when unusable)."""
+    """One student's submission: its id, notebook and folder (None notebook + problem when unusable).
+
+    ``id`` is the submission's name exactly as handed in (the folder's name, or a bare notebook's name
+    without ``.ipynb``), so every table matches the class list; ``slug`` is its filesystem-safe form, used
+    only to name its folder in the grades folder."""
 
     id: str
     notebook: str | None
     folder: str
     problem: str = ""
     single: bool = False      # a bare notebook (copied alone), not a folder
+    slug: str = ""
+
+    def __post_init__(self) -> None:
+        self.slug = self.slug or safe_name(self.id)
 
 
-def _safe_id(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "submission"
+def safe_name(name: str) -> str:
+    """A filesystem-safe folder name for a submission id: letters (accented ones too), digits, ``_ . -``;
+    runs of anything else become one ``_`` ("Ana María (final)" → "Ana_María_final")."""
+    name = unicodedata.normalize("NFC", name)
+    return re.sub(r"[^\w.-]+", "_", name).strip("._")[:120] or "submission"
 
 
 def _from_folder(entry: Path) -> tuple[str | None, str]:
@@ -41,20 +53,26 @@ def discover(submissions_dir: str | os.PathLike[str]) -> list[Submission]:
     if not root.is_dir():
         raise LabkitError(f"Submissions folder {root} does not exist (expected a folder of notebooks or of folders).")
     subs: list[Submission] = []
-    seen: set[str] = set()
+    ids: set[str] = set()
+    slugs: set[str] = set()
     for entry in sorted(root.iterdir()):
         if entry.name.startswith("."):
             continue
         if entry.is_file() and entry.suffix == ".ipynb":
-            sid, nb, folder, problem, single = _safe_id(entry.stem), str(entry), str(root), "", True
+            sid, nb, folder, problem, single = entry.stem, str(entry), str(root), "", True
+            if sid in ids or (root / sid).is_dir():  # "ana.ipynb" beside a folder "ana": keep the file's full name
+                sid = entry.name
         elif entry.is_dir():
-            (nb, problem), sid, folder, single = _from_folder(entry), _safe_id(entry.name), str(entry), False
+            (nb, problem), sid, folder, single = _from_folder(entry), entry.name, str(entry), False
         else:
             continue
-        while sid in seen:
-            sid += "_"
-        seen.add(sid)
-        subs.append(Submission(id=sid, notebook=nb, folder=folder, problem=problem, single=single))
+        ids.add(sid)
+        slug, n = safe_name(sid), 2
+        while slug.casefold() in slugs:  # distinct ids, same safe form ("a b" and "a_b"): number the second
+            slug = f"{safe_name(sid)}_{n}"
+            n += 1
+        slugs.add(slug.casefold())
+        subs.append(Submission(id=sid, notebook=nb, folder=folder, problem=problem, single=single, slug=slug))
     return subs
 
 

@@ -13,9 +13,11 @@ from typing import Any
 from labkit.config import LabkitError
 from labkit.contain import Containment, new_run_id
 from labkit.grading.discover import Submission, discover
+from labkit.grading.manual import carry_over
 from labkit.grading.reports import GRADE_FILE, write_class_reports, write_submission_files
 from labkit.grading.worker import GradeOptions
 from labkit.integrity import IntegrityGuard, TamperedError, mark_stopped, protected_roots
+from labkit.run import why_stopped
 from labkit.sandbox import Limits, resolve_isolation
 
 WORKER_MODULE = "labkit.grading.worker"
@@ -23,14 +25,15 @@ WORKER_MODULE = "labkit.grading.worker"
 
 def _lost(sub: Submission, opts: GradeOptions, reason: str) -> dict[str, Any]:
     """The record of a submission whose grader process gave no grade (written to its folder)."""
-    rec = {"id": sub.id, "score": 0.0, "max": 0.0, "status": "grader_error", "checks": [], "notes": [],
+    rec = {"id": sub.id, "folder": sub.slug, "score": 0.0, "max": 0.0, "pending": 0.0, "status": "grader_error",
+           "checks": [], "notes": [],
            "reason": f"grader error: {reason}", "isolation": "", "lab": opts.lab, "notebook": sub.notebook}
     try:
         from labkit.rubrics import load_rubric
         rec["max"] = load_rubric(opts.rubric or opts.lab).max_points
     except Exception:
         pass
-    write_submission_files(rec, Path(opts.out) / sub.id)
+    write_submission_files(rec, Path(opts.out) / sub.slug)
     return rec
 
 
@@ -47,10 +50,10 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
     Reuses an existing grade unless ``opts.force``. A grader process that dies
     or hangs becomes a 'grader_error' record, never an exception.
     """
-    out_dir = Path(opts.out) / sub.id
+    out_dir = Path(opts.out) / sub.slug
     done = out_dir / GRADE_FILE
-    previous = None if opts.force else _previous_grade(done)
-    if previous is not None:
+    previous = _previous_grade(done)
+    if previous is not None and not opts.force:
         return {**previous, "skipped": True}
     out_dir.mkdir(parents=True, exist_ok=True)
     done.unlink(missing_ok=True)
@@ -62,7 +65,7 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
     try:
         proc = subprocess.run([sys.executable, "-m", WORKER_MODULE, "--one", str(spec)], capture_output=True,
                               text=True, timeout=limit, stdin=subprocess.DEVNULL, env=env)
-        err_tail = (proc.stderr or "").strip().splitlines()[-1:] if proc.returncode else []
+        err_tail = [why_stopped(proc.stderr or "")] if proc.returncode else []
     except subprocess.TimeoutExpired:
         err_tail = [f"the grader process ran longer than {limit:g} s"]
     finally:
@@ -70,12 +73,14 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
         left = leftovers.kill_all()
     graded = _previous_grade(done)
     if graded is not None:
+        kept = carry_over(previous, graded)  # a regrade keeps a person's points for an unchanged answer
         if left:
             graded["notes"] = [*graded.get("notes", []), f"{left} process(es) of this submission outlived its "
                                                          "grader process and were killed"]
+        if left or kept:
             write_submission_files(graded, out_dir)
         return graded
-    return _lost(sub, opts, err_tail[0] if err_tail else "the grader process ended without a grade")
+    return _lost(sub, opts, err_tail[0] if err_tail and err_tail[0] else "the grader process ended without a grade")
 
 
 def _executor(workers: int, scheduler: str | None) -> tuple[Executor, Any]:
@@ -98,6 +103,7 @@ def grade_batch(submissions_dir: str | os.PathLike[str], lab: str, out: str | os
     isolation = resolve_isolation(isolation)  # auto without a working bubblewrap refuses here: nothing has run
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    _refuse_other_lab(out, lab)
     subs = discover(submissions_dir)
     if not subs:
         raise LabkitError(f"No submissions in {submissions_dir}: expected .ipynb files or folders holding one.")
@@ -133,6 +139,17 @@ def grade_batch(submissions_dir: str | os.PathLike[str], lab: str, out: str | os
     return records
 
 
+def _refuse_other_lab(out: Path, lab: str) -> None:
+    """LabkitError when ``out`` already holds another lab's grades (its students' folders would mix)."""
+    for done in out.glob(f"*/{GRADE_FILE}"):
+        other = (_previous_grade(done) or {}).get("lab")
+        if other and other != lab:
+            raise LabkitError(f"{out} already holds grades of {other}; grading {lab} there would mix the two in "
+                              f"each student's folder. Grade each lab into its own folder, e.g. --out "
+                              f"{out.parent / lab if out.name == other else out / lab} (gradebook.csv in the "
+                              "folder above them lists every lab side by side).")
+
+
 # ---------------------------------------------------------------- tamper check (--isolation rlimits only)
 
 def _integrity_guard(isolation: str, rubric: Any, scheduler: str | None) -> IntegrityGuard | None:
@@ -155,5 +172,5 @@ def _guarded_submission(sub: Submission, opts: GradeOptions, guard: IntegrityGua
         return guard.not_graded(sub.id, opts.lab, max_points)
     if guard.stopped and sub.id in guard.culprits:
         rec = guard.void(rec)
-        write_submission_files(rec, Path(opts.out) / sub.id)
+        write_submission_files(rec, Path(opts.out) / sub.slug)
     return rec

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit import selfcheck
 from labkit.config import LabkitError, data_dir, labkit_home
 from labkit.contain import become_subreaper
 from labkit.grading.discover import Submission
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 MAX_FOLDER_MB = 200          # a submission folder larger than this is not copied
 MAX_KEPT_NOTEBOOK_MB = 20    # executed notebooks larger than this are not kept in the grades folder
 MAX_READ_MB = 64             # results.json / executed notebook larger than this are not parsed by the grader
+KEPT_NOTEBOOK = "executed.ipynb"  # the executed notebook, kept in the student's folder of the grades
 
 
 @dataclass
@@ -141,30 +143,35 @@ def _short(text: str, scratch: Path | None) -> str:
 def run_checks(rubric: Any, ctx: Any, scratch: Path | None = None) -> tuple[list[dict[str, Any]], float, list[str]]:
     """Run every check of a rubric on a GradeContext: (check records, score, names of forged checks).
 
-    A check that raises earns 0 with the error as its detail; it never stops the others."""
-    from labkit.rubrics import CHECKS, Outcome
+    A check that raises earns 0 with the error as its detail; it never stops the others. A manual check with an
+    answer is recorded as ``pending`` (``points`` None, its ``answer`` kept for the TA's sheet) and adds nothing
+    to the score until a sheet is merged."""
+    from labkit.rubrics import evaluate
 
     checks, score, forged = [], 0.0, []
     for spec in rubric.checks:
         c0 = time.monotonic()
-        try:
-            outcome = CHECKS[spec.type](ctx, **spec.params)
-        except Exception as err:  # one broken check never stops the submission
-            log.debug("check %s failed", spec.name, exc_info=True)
-            outcome = Outcome.fail(f"could not be checked ({type(err).__name__}: {_short(str(err), scratch)[:200]})")
-        frac = min(1.0, max(0.0, float(outcome.fraction)))
-        points = round(spec.points * frac, 3)
-        score += points
+        outcome = evaluate(spec, ctx)
+        entry = {"name": spec.name, "points": None, "max": spec.points, "passed": False, "message": "",
+                 "detail": _short(outcome.detail, scratch), "forged": outcome.forged,
+                 "seconds": round(time.monotonic() - c0, 2)}
+        if spec.manual:
+            entry.update(manual=True, answer=outcome.answer or "", pending=outcome.pending)
+        if not outcome.pending:
+            entry["points"] = round(spec.points * outcome.fraction, 3)
+            entry["passed"] = outcome.passed
+            score += entry["points"]
+            if not outcome.unanswered:  # "Exercise 1 was not answered" says it all
+                entry["message"] = (spec.pass_msg if outcome.passed else spec.fail_msg) or ""
         if outcome.forged:
             forged.append(spec.name)
-        passed = frac >= 1.0
-        message = (spec.pass_msg if passed else spec.fail_msg) or ""
-        if spec.type == "exercise" and outcome.detail.endswith("was not answered"):
-            message = ""
-        checks.append({"name": spec.name, "points": points, "max": spec.points, "passed": passed,
-                       "message": message, "detail": _short(outcome.detail, scratch),
-                       "forged": outcome.forged, "seconds": round(time.monotonic() - c0, 2)})
+        checks.append(entry)
     return checks, round(score, 3), forged
+
+
+def pending_points(checks: list[dict[str, Any]]) -> float:
+    """Points of a submission's checks that wait for a person (manual checks not merged yet)."""
+    return float(sum(c["max"] for c in checks if c.get("pending")))
 
 
 def _assess(rubric: Any, result: Any, source_nb: Any, *, lab: str, params: dict[str, Any], profile: str,
@@ -180,13 +187,17 @@ def _assess(rubric: Any, result: Any, source_nb: Any, *, lab: str, params: dict[
     lab_in_run = info.get("lab") if isinstance(info, dict) else None
     if lab_in_run and lab_in_run != lab:
         notes.append(f"the notebook recorded lab {lab_in_run!r}, graded as {lab}")
-    message = _short(result.message, scratch)
+    message = result.message
+    if scratch is not None:  # the grader keeps the executed notebook in the student's folder
+        message = message.replace(f"partial notebook: {result.output_notebook}", f"partial notebook: {KEPT_NOTEBOOK}")
+    message = _short(message, scratch)
     ctx = GradeContext(lab=lab, status=result.status, results=results, artifacts=result.output_dir,
                        params={**_cell_parameters(source_nb), **params, "output_dir": str(result.output_dir)},
                        profile=profile, run_message=message, dataset=params.get("dataset"))
     checks, score, forged = run_checks(rubric, ctx, scratch)
     status, reason = status_of(result.status, message, results, forged)
-    return {"checks": checks, "score": round(score, 3), "status": status, "reason": reason, "notes": notes}
+    return {"checks": checks, "score": round(score, 3), "pending": pending_points(checks), "status": status,
+            "reason": reason, "notes": notes}
 
 
 # ---------------------------------------------------------------- the trusted path
@@ -258,6 +269,7 @@ def _make_sandbox(scratch: Path, rubric: Any, opts: GradeOptions) -> Sandbox:
     readable = [repo_root() / "labkit", data_dir(), *(p.parent for p in labs.extension_files())]
     sandbox = Sandbox(scratch, isolation=opts.isolation, limits=opts.limits, readable=readable, hidden=hidden)
     sandbox.env_extra["LABKIT_HOME"] = str(_sandbox_labkit_home(sandbox, scratch))
+    sandbox.env_extra[selfcheck.ENV] = "off"  # the grader runs every check itself, outside the sandbox
     return sandbox
 
 
@@ -324,9 +336,10 @@ def grade_one(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
 
     t0 = time.monotonic()
     rubric = load_rubric(opts.rubric or opts.lab)
-    out_dir = Path(opts.out) / sub.id
+    out_dir = Path(opts.out) / sub.slug
     out_dir.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {"id": sub.id, "score": 0.0, "max": rubric.max_points, "status": "error", "reason": "",
+    record: dict[str, Any] = {"id": sub.id, "folder": sub.slug, "score": 0.0, "max": rubric.max_points,
+                              "pending": 0.0, "status": "error", "reason": "",
                               "notebook": sub.notebook, "checks": [], "isolation": "", "notes": [],
                               "run_seconds": None, "grading_seconds": None, "lab": opts.lab}
     params = {**rubric.parameters, **opts.parameters}
@@ -335,8 +348,11 @@ def grade_one(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
         source_nb = _source_notebook(sub)
         if "dataset" in _cell_parameters(source_nb):
             params.setdefault("dataset", None)  # the grader's data (the profile's unless given), not the notebook's
-        record["notes"] += _release_lines(source_nb)
-        scratch = Path(tempfile.mkdtemp(prefix=f"labkit-grade-{sub.id}-"))
+        changes = _release_lines(source_nb)
+        record["notes"] += changes
+        from labkit.release import needs_review
+        record["changes"] = [line for line in changes if needs_review(line)]  # for the class summary
+        scratch = Path(tempfile.mkdtemp(prefix=f"labkit-grade-{sub.slug}-"))
         result = _execute(sub, scratch, rubric, opts, params, record)
         record["run_seconds"], record["run_status"] = result.seconds, result.status
         record["notes"] += _defuse_scratch(scratch)
@@ -361,7 +377,7 @@ def grade_one(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
 def _keep_notebook(path: Path, out_dir: Path) -> None:
     try:
         if path.is_file() and path.stat().st_size <= MAX_KEPT_NOTEBOOK_MB * 2**20:
-            shutil.copyfile(path, out_dir / "executed.ipynb")
+            shutil.copyfile(path, out_dir / KEPT_NOTEBOOK)
     except OSError:
         pass
 

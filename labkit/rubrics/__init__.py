@@ -24,10 +24,21 @@ A check returns an :class:`Outcome` (fraction of its points in [0, 1], a
 detail line, and ``forged=True`` when a recorded number contradicts the
 artifacts). Exercise checks give 0 points and exactly "Exercise K was not
 answered" when the answer is None or missing; otherwise their ``verify``
-entry (another registered function) decides.
+entry (another registered function) decides. A ``manual`` check (a question a
+person grades, such as each lab's reflection) leaves its points *pending* with
+the learner's answer until a TA's sheet is merged (:mod:`labkit.grading.manual`).
+
+``public: true`` makes a check a **self-check**: it also runs in the learner's
+kernel as soon as the result it is about is recorded (an exercise's
+``exercise_K``, a manual check's ``record``, or the name given as ``after``)
+and prints its ``pass`` message, or its ``fail`` message as the hint
+(:mod:`labkit.selfcheck`). Checks are hidden by default: they run only when
+grading. A public check must read only what the learner has (their own run's
+artifacts and the lab's data), never held-out data.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -38,14 +49,27 @@ from labkit.config import LabkitError
 
 RUBRIC_DIR = Path(__file__).resolve().parent
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Outcome:
-    """The result of one check: fraction of its points earned and why."""
+    """The result of one check: fraction of its points earned and why.
+
+    ``unanswered``: the learner gave no answer (no feedback message beyond the detail). ``pending``: a
+    person grades it (``fraction`` is meaningless until then); ``answer`` is what they will read."""
 
     fraction: float
     detail: str = ""
     forged: bool = False
+    unanswered: bool = False
+    pending: bool = False
+    answer: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Full points (never for a pending outcome)."""
+        return not self.pending and self.fraction >= 1.0
 
     @classmethod
     def ok(cls, detail: str = "") -> "Outcome":
@@ -54,6 +78,16 @@ class Outcome:
     @classmethod
     def fail(cls, detail: str = "", forged: bool = False) -> "Outcome":
         return cls(0.0, detail, forged)
+
+    @classmethod
+    def not_answered(cls, detail: str) -> "Outcome":
+        """No answer was recorded: 0 points, ``detail`` says which."""
+        return cls(0.0, detail, unanswered=True)
+
+    @classmethod
+    def for_a_person(cls, answer: str) -> "Outcome":
+        """An answer a person grades: its points stay pending until a TA's sheet is merged."""
+        return cls(0.0, "to be graded by a person", pending=True, answer=answer)
 
 
 CheckFn = Callable[..., Outcome]
@@ -91,7 +125,8 @@ def verifier(name: str) -> Callable[[CheckFn], CheckFn]:
 
 @dataclass
 class CheckSpec:
-    """One rubric entry."""
+    """One rubric entry. ``public``: also a self-check in the learner's kernel; ``after``: the recorded
+    result that triggers it there (see :attr:`trigger`)."""
 
     name: str
     type: str
@@ -99,6 +134,37 @@ class CheckSpec:
     pass_msg: str = ""
     fail_msg: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    public: bool = False
+    after: str | None = None
+
+    @property
+    def trigger(self) -> str | None:
+        """The recorded name whose recording runs this check as a self-check: ``after`` when given, else an
+        exercise's ``exercise_<number>``, a manual check's ``record``; None for a check that has none."""
+        if self.after:
+            return self.after
+        if self.type == "exercise" and self.params.get("number") is not None:
+            return f"exercise_{self.params['number']}"
+        if self.type == "manual":
+            return str(self.params.get("record") or "reflection")
+        return None
+
+    @property
+    def manual(self) -> bool:
+        """Graded by a person (its points are pending until a TA's sheet is merged)."""
+        return self.type == "manual"
+
+
+def evaluate(spec: CheckSpec, ctx: Any) -> Outcome:
+    """Run one check on a context: its Outcome with the fraction clamped to [0, 1]. A check that raises
+    gives 0 points with the error as its detail; it never raises itself."""
+    try:
+        outcome = CHECKS[spec.type](ctx, **spec.params)
+    except Exception as err:  # one broken check never stops the others (nor a learner's cell)
+        log.debug("check %s failed", spec.name, exc_info=True)
+        return Outcome.fail(f"could not be checked ({type(err).__name__}: {str(err)[:200]})")
+    outcome.fraction = min(1.0, max(0.0, float(outcome.fraction)))
+    return outcome
 
 
 @dataclass
@@ -115,6 +181,11 @@ class Rubric:
     @property
     def max_points(self) -> float:
         return float(sum(c.points for c in self.checks))
+
+    @property
+    def public_checks(self) -> list[CheckSpec]:
+        """The self-checks: public checks, in rubric order."""
+        return [c for c in self.checks if c.public]
 
 
 def default_rubric_path(lab: str) -> Path:
@@ -198,9 +269,19 @@ def load_rubric(path_or_lab: str | Path) -> Rubric:
         if kind == "exercise" and isinstance(verify, dict) and verify.get("type") not in VERIFIERS:
             raise LabkitError(f"Rubric {path}: exercise check {name!r} has unknown verify type {verify.get('type')!r}; "
                               f"known: {', '.join(sorted(VERIFIERS))}.")
-        specs.append(CheckSpec(name=name, type=kind, points=float(entry.pop("points", 1)),
-                               pass_msg=str(entry.pop("pass", "") or ""), fail_msg=str(entry.pop("fail", "") or ""),
-                               params=entry))
+        public, after = entry.pop("public", False), entry.pop("after", None)
+        if not isinstance(public, bool):
+            raise LabkitError(f"Rubric {path}: check {name!r} has public: {public!r}; expected true or false.")
+        if after is not None and not isinstance(after, str):
+            raise LabkitError(f"Rubric {path}: check {name!r} has after: {after!r}; expected the name of a "
+                              "recorded result, e.g. after: prompt_tokens.")
+        spec = CheckSpec(name=name, type=kind, points=float(entry.pop("points", 1)),
+                         pass_msg=str(entry.pop("pass", "") or ""), fail_msg=str(entry.pop("fail", "") or ""),
+                         params=entry, public=public, after=after)
+        if public and spec.trigger is None:
+            raise LabkitError(f"Rubric {path}: check {name!r} is public but nothing triggers it in the learner's "
+                              "kernel; add after: <the recorded result it checks>, or make it hidden.")
+        specs.append(spec)
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise LabkitError(f"Rubric {path}: check names must be unique.")

@@ -119,7 +119,7 @@ def exercise(ctx: GradeContext, number: int, verify: dict[str, Any] | None = Non
     """An exercise: None/missing → not answered; otherwise its verifier decides."""
     answer = ctx.results.get(f"exercise_{number}")
     if answer is None:
-        return Outcome.fail(f"Exercise {number} was not answered")
+        return Outcome.not_answered(f"Exercise {number} was not answered")
     if not verify:
         return Outcome.ok(f"answered: {json.dumps(answer)[:80]}")
     spec = dict(verify)
@@ -129,6 +129,23 @@ def exercise(ctx: GradeContext, number: int, verify: dict[str, Any] | None = Non
     except Exception as err:  # a verifier that cannot recompute must not crash the grade
         log.debug("verifier failed", exc_info=True)
         return Outcome.fail(f"could not verify the answer ({type(err).__name__}: {err})")
+
+
+MAX_ANSWER_CHARS = 4000  # a hand-graded answer longer than this is cut for the TA's sheet
+
+
+@check("manual")
+def manual(ctx: GradeContext, record: str = "reflection") -> Outcome:
+    """A question a person grades: the recorded text goes to the TA's sheet and its points stay pending;
+    nothing (None, blank, not text) recorded under ``record`` earns 0 as not answered."""
+    answer = ctx.results.get(record)
+    if not isinstance(answer, str) or not answer.strip():
+        return Outcome.not_answered(f"{record} was not answered" + (
+            "" if answer is None or isinstance(answer, str) else f" (recorded a {type(answer).__name__}, not text)"))
+    text = answer.strip()
+    if len(text) > MAX_ANSWER_CHARS:
+        text = text[:MAX_ANSWER_CHARS] + f" [cut: the answer has {len(answer):,} characters]"
+    return Outcome.for_a_person(text)
 
 
 @verifier("equals_result")
