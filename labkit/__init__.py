@@ -33,7 +33,7 @@ from labkit.record import record  # noqa: E402
 _SUBMODULES = {
     "config", "labs", "data", "datagen", "session", "fixtures", "models", "prompts",
     "generate", "metrics", "toxicity", "training", "finetune", "ppo", "plots", "widgets",
-    "run", "grading", "release", "cli", "sandbox", "contain", "integrity", "rubrics", "selfcheck",
+    "run", "grading", "release", "cli", "sandbox", "contain", "integrity", "rubrics", "selfcheck", "standin",
 }
 
 # Short names a notebook uses most; resolved lazily like the submodules.

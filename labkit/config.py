@@ -6,7 +6,9 @@ Two profiles share one code path:
   ``data/``; no network, a 2-core CPU runs every lab in minutes.
 * ``course``: the course's google/flan-t5-base, knkarthick/dialogsum and
   facebook/roberta-hate-speech-dynabench-r4-target with the course's
-  hyperparameters; needs the Hugging Face Hub.
+  hyperparameters; from the Hugging Face Hub, or, with ``LABKIT_MODELS=DIR``,
+  from the folders ``DIR/<hub id>/`` (a classroom without internet; see
+  :func:`models_dir`).
 
 This module imports no torch at module level, so ``import labkit`` stays fast.
 """
@@ -116,10 +118,16 @@ class Profile:
     """Where a profile's models and data come from, and its settings.
 
     ``model``, ``tokenizer`` and ``toxicity_model`` are Hub ids (course) or
-    local directories (offline); both are loaded with ``from_pretrained``.
+    local directories (offline; course with ``LABKIT_MODELS``, then
+    ``models_dir`` names that folder); both are loaded with ``from_pretrained``.
+    ``summarizer_adapter``: a LoRA adapter folder lab 3 starts from instead of
+    training its summarizer (the course loaded its Lab 2 checkpoint); None or a
+    missing folder: train it once and cache it.
     ``prompting``, ``fine_tuning``, ``ppo`` and ``detox`` hold the labs'
     knobs; ``lora``, ``lora_learning_rate`` and ``summarizer`` train lab 3's
     starting summarizer (``lora`` is also its PPO adapter's shape).
+    ``dataset_splits``: the splits a dataset given as one file stands in for
+    (``labkit.labs.with_settings`` sets the lab's; see ``labkit.data.load_dialogsum``).
     """
 
     name: str
@@ -138,11 +146,18 @@ class Profile:
     weight_decay: float = 0.01
     max_source_tokens: int = MAX_SOURCE_TOKENS
     description: str = ""
+    models_dir: str | None = None
+    summarizer_adapter: str | None = None
+    dataset_splits: tuple[str, ...] = ()
 
 
 COURSE_MODEL = "google/flan-t5-base"
 COURSE_DATASET = "knkarthick/dialogsum"
 COURSE_TOXICITY_MODEL = "facebook/roberta-hate-speech-dynabench-r4-target"
+# The course's Lab 3 started from its Lab 2 LoRA checkpoint ("peft-dialogue-summary-checkpoint-from-s3");
+# under LABKIT_MODELS a folder of this name plays that part.
+COURSE_SUMMARIZER_ADAPTER = "peft-dialogue-summary-checkpoint"
+MODELS_ENV = "LABKIT_MODELS"
 
 
 def repo_root() -> Path:
@@ -166,6 +181,15 @@ def fixture_dir(name: str = "") -> Path:
     """Directory of one offline fixture (``tokenizer``, ``policy``, ``classifier``)."""
     base = labkit_home() / "fixtures"
     return base / name if name else base
+
+
+def models_dir() -> Path | None:
+    """The folder ``LABKIT_MODELS`` names, or None. With it, the course profile loads each model from
+    ``models_dir()/<hub id>/`` (``google/flan-t5-base/``, ``facebook/roberta-hate-speech-dynabench-r4-target/``,
+    each saved with ``save_pretrained``) instead of the Hugging Face Hub, and lab 3 starts from
+    ``models_dir()/peft-dialogue-summary-checkpoint/`` when that adapter is there."""
+    env = os.environ.get(MODELS_ENV, "").strip()
+    return Path(env).expanduser().resolve() if env else None
 
 
 def shared_dialogsum_path() -> Path:
@@ -209,14 +233,28 @@ def _offline_profile() -> Profile:
 
 
 def _course_profile() -> Profile:
+    local = models_dir()
+    if local is None:
+        return Profile(
+            name="course",
+            model=COURSE_MODEL,
+            tokenizer=COURSE_MODEL,
+            dataset=COURSE_DATASET,
+            toxicity_model=COURSE_TOXICITY_MODEL,
+            uses_fixtures=False,
+            description="the course's flan-t5-base, DialogSum and RoBERTa hate-speech model (needs the Hub; a GPU helps)",
+        )
     return Profile(
         name="course",
-        model=COURSE_MODEL,
-        tokenizer=COURSE_MODEL,
+        model=str(local / COURSE_MODEL),
+        tokenizer=str(local / COURSE_MODEL),
         dataset=COURSE_DATASET,
-        toxicity_model=COURSE_TOXICITY_MODEL,
+        toxicity_model=str(local / COURSE_TOXICITY_MODEL),
         uses_fixtures=False,
-        description="the course's flan-t5-base, DialogSum and RoBERTa hate-speech model (needs the Hub; a GPU helps)",
+        models_dir=str(local),
+        summarizer_adapter=str(local / COURSE_SUMMARIZER_ADAPTER),
+        description=f"the course's flan-t5-base and RoBERTa hate-speech model from {local} ({MODELS_ENV}); "
+                    "DialogSum from the dataset parameter (a GPU helps)",
     )
 
 

@@ -8,13 +8,18 @@ Accepted sources (all return a ``datasets.DatasetDict`` with columns
 * a folder with ``train.jsonl``/``validation.jsonl``/``test.jsonl`` (our data/)
   or the authors' ``dialogsum.train.jsonl``/``dialogsum.dev.jsonl``/``dialogsum.test.jsonl``;
 * one jsonl file, in our format or the authors' (``fname``; multi-reference
-  test files carry ``summary1..3`` and ``topic1..3``).
+  test files carry ``summary1..3`` and ``topic1..3``). Read alone it is the
+  split its name says (``dialogsum.dev.jsonl``: validation). Given to a lab,
+  it is the lab's whole data: it stands in for every split the lab reads
+  (``splits``; see :func:`split_one_file`), so a lab runs on any one file,
+  such as DialogSum's validation split.
 
 Bad rows raise LabkitError naming the file, the line and the field.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -24,6 +29,8 @@ from labkit.config import PROFILE_NAMES, LabkitError, Profile, data_dir, get_pro
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
+
+log = logging.getLogger(__name__)
 
 SPLIT_FILES = {
     "train": ("train.jsonl", "dialogsum.train.jsonl"),
@@ -139,8 +146,9 @@ _SOURCES_HELP = ("Expected a Hugging Face Hub dataset name (like knkarthick/dial
 def check_dataset(source: str | os.PathLike[str], *, splits: Iterable[str] = (), what: str = "dataset") -> str:
     """``source`` as ``load_dialogsum`` will read it (a folder or file as an absolute path, a Hub name as is),
     after cheap checks that need neither the network nor reading the rows: the path exists, a folder holds split
-    files, the ``splits`` a lab reads are there (a single file is the one split its name says), a Hub name is
-    well formed. LabkitError saying what was wrong and what is expected otherwise."""
+    files, the ``splits`` a lab reads are there (a single file stands in for every split: see
+    :func:`split_one_file`), a Hub name is well formed. LabkitError saying what was wrong and what is expected
+    otherwise."""
     text = os.fspath(source).strip()
     if not text:
         raise LabkitError(f"{what} is empty. {_SOURCES_HELP}")
@@ -157,7 +165,7 @@ def check_dataset(source: str | os.PathLike[str], *, splits: Iterable[str] = (),
     elif path.suffix not in (".jsonl", ".json"):
         raise LabkitError(f"{what} = {text!r} is a {path.suffix or 'suffix-less'} file, not a .jsonl file. {_SOURCES_HELP}")
     else:
-        found = {_split_from_filename(path): path.name}
+        found = {split: path.name for split in (*splits, _split_from_filename(path))}  # one file is the lab's data
     missing = [s for s in splits if s not in found]
     if missing:
         have = ", ".join(f"{s} ({name})" for s, name in found.items()) or "no split files"
@@ -167,18 +175,42 @@ def check_dataset(source: str | os.PathLike[str], *, splits: Iterable[str] = (),
     return str(path.resolve())
 
 
-def load_dialogsum(source: str | os.PathLike[str] | Profile | None = None) -> "datasets.DatasetDict":
+SPLIT_ORDER = ("train", "validation", "test")
+
+
+def split_one_file(rows: list[dict[str, Any]], splits: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """The rows of one file as the ``splits`` a lab reads: one split takes every row; several cut the rows, in
+    file order, into that many consecutive parts of (nearly) equal size, disjoint, in the order train,
+    validation, test (lab 2 on DialogSum's 500 validation dialogues: train = rows 1-250, test = rows 251-500)."""
+    wanted = sorted(dict.fromkeys(splits), key=lambda s: SPLIT_ORDER.index(s) if s in SPLIT_ORDER else len(SPLIT_ORDER))
+    if len(wanted) <= 1:
+        return {wanted[0] if wanted else "train": list(rows)}
+    if len(rows) < len(wanted):
+        raise LabkitError(f"One file of {len(rows)} rows cannot be cut into the {len(wanted)} splits "
+                          f"({', '.join(wanted)}) the lab reads. Use a file with at least {len(wanted)} rows, "
+                          "or a folder holding a file per split.")
+    bounds = [round(i * len(rows) / len(wanted)) for i in range(len(wanted) + 1)]
+    return {split: rows[bounds[i]:bounds[i + 1]] for i, split in enumerate(wanted)}
+
+
+def load_dialogsum(source: str | os.PathLike[str] | Profile | None = None, *,
+                   splits: Iterable[str] | None = None) -> "datasets.DatasetDict":
     """Load DialogSum-format data as a DatasetDict (see the module docstring for sources).
 
     ``None`` means the default profile's dataset (data/dialogsum-mini); a profile
-    name ("offline", "course") means that profile's dataset.
+    name ("offline", "course") means that profile's dataset. ``splits``: the splits
+    a single file stands in for (:func:`split_one_file`; a profile passes its
+    ``dataset_splits``, which ``labkit.labs.with_settings`` sets to the lab's); without
+    them one file is the split its name says. Folders and Hub names ignore it.
     """
     import datasets
 
     if isinstance(source, str) and source.strip().lower() in PROFILE_NAMES:
         source = get_profile(source)  # a profile name means that profile's dataset
     if source is None or isinstance(source, Profile):
-        source = (source or get_profile()).dataset
+        profile = source or get_profile()
+        source = profile.dataset
+        splits = profile.dataset_splits if splits is None else splits
     text = os.fspath(source)
     kind, path = _source_kind(text)
     if kind == "folder":
@@ -190,7 +222,14 @@ def load_dialogsum(source: str | os.PathLike[str] | Profile | None = None) -> "d
             )
         return datasets.DatasetDict({split: _rows_to_dataset(read_jsonl(f)) for split, f in files.items()})
     if kind == "file":
-        return datasets.DatasetDict({_split_from_filename(path): _rows_to_dataset(read_jsonl(path))})
+        rows = read_jsonl(path)
+        if not splits:
+            return datasets.DatasetDict({_split_from_filename(path): _rows_to_dataset(rows)})
+        parts = split_one_file(rows, splits)
+        if len(parts) > 1:
+            log.info("%s is one file of %d dialogues; the lab reads %s, so it is cut in file order: %s.", path.name,
+                     len(rows), " and ".join(parts), ", ".join(f"{s} {len(r)}" for s, r in parts.items()))
+        return datasets.DatasetDict({split: _rows_to_dataset(part) for split, part in parts.items()})
     # Anything else is a Hub dataset name (the course profile's path).
     try:
         return datasets.load_dataset(text)

@@ -491,14 +491,29 @@ def lora_summarizer(
     the result summarizes well *and* starts measurably toxic -- Lab 3's PPO
     starting point. The adapter is returned trainable (``is_trainable=True``),
     on ``device``, in eval mode.
+
+    A profile whose ``summarizer_adapter`` folder exists (the course profile with
+    ``LABKIT_MODELS``: its ``peft-dialogue-summary-checkpoint``) starts from that
+    adapter instead, as the course's Lab 3 loaded its Lab 2 checkpoint; nothing is trained.
     """
+    from dataclasses import replace
+
     from filelock import FileLock
     from peft import PeftModel
 
     from labkit.data import load_dialogsum
     from labkit.models import load_seq2seq, load_tokenizer
 
-    p = get_profile(profile)
+    p = replace(get_profile(profile), dataset_splits=("train",))  # one dataset file: all of it is training data
+    given = Path(p.summarizer_adapter) if p.summarizer_adapter else None
+    if given is not None and given.is_dir():
+        if not (given / "adapter_config.json").is_file():
+            raise LabkitError(f"{given} should hold the LoRA summarizer lab 3 starts from (a peft adapter saved with "
+                              "save_pretrained: adapter_config.json and adapter_model.safetensors), but has no "
+                              "adapter_config.json. Put the adapter there, or remove the folder to train one.")
+        log.info("Lab 3's summarizer: the LoRA adapter in %s (nothing to train)", given)
+        base = load_seq2seq(p, device=device)
+        return PeftModel.from_pretrained(base, str(given), is_trainable=True).eval()
     cfg = lora_train_config(p, seed=seed, max_steps=max_steps)
     target = labkit_home() / "cache" / "lora_summarizer" / f"{p.name}-{_lora_cache_key(p, cfg)}"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -274,9 +274,10 @@ def defaults(lab: str, profile: str | Profile = "offline") -> dict[str, Any]:
 
 def with_settings(lab: str, profile: Profile, settings: Mapping[str, Any]) -> Profile:
     """``profile`` with the lab's sections (and dataset) replaced by ``settings`` (e.g. a run's effective ones),
-    so lesson code reading ``ctx.profile.ppo`` sees what the lab runs with."""
+    so lesson code reading ``ctx.profile.ppo`` sees what the lab runs with; ``dataset_splits`` becomes the
+    lab's splits, which a dataset given as one file then stands in for."""
     entry = get(lab)
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = {"dataset_splits": entry.splits}  # what one dataset file stands in for
     if settings.get("dataset") is not None:
         changes["dataset"] = str(settings["dataset"])
     for section in entry.settings:

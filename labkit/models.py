@@ -2,18 +2,36 @@
 build the flan-t5-base-shaped test model.
 
 Both profiles go through the same ``from_pretrained`` calls; the offline
-profile just points them at the local fixture directories (built on first use).
+profile just points them at the local fixture directories (built on first use),
+the course profile at Hub ids or, with ``LABKIT_MODELS=DIR``, at the folders
+``DIR/<hub id>/`` (:func:`labkit.config.models_dir`). :func:`model_sources` says
+where each model of a profile comes from, and whether it is the course-shaped
+stand-in (random weights, :mod:`labkit.standin`).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labkit.config import LabkitError, Profile, choose_device, choose_dtype, get_profile
+from labkit.config import (
+    COURSE_MODEL,
+    COURSE_SUMMARIZER_ADAPTER,
+    COURSE_TOXICITY_MODEL,
+    MODELS_ENV,
+    LabkitError,
+    Profile,
+    choose_device,
+    choose_dtype,
+    get_profile,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase, T5Config, T5ForConditionalGeneration
+
+log = logging.getLogger(__name__)
 
 
 def _resolve(profile: Profile | str | None) -> Profile:
@@ -23,6 +41,42 @@ def _resolve(profile: Profile | str | None) -> Profile:
 
         fixtures.ensure()
     return resolved
+
+
+# What belongs in each LABKIT_MODELS folder, for the error that finds one missing.
+_FOLDER_CONTENTS = {
+    COURSE_MODEL: "google/flan-t5-base saved with save_pretrained: config.json, model.safetensors and its tokenizer "
+                  "(tokenizer.json or spiece.model, tokenizer_config.json)",
+    COURSE_TOXICITY_MODEL: "facebook/roberta-hate-speech-dynabench-r4-target saved with save_pretrained: config.json, "
+                           "model.safetensors and its tokenizer (vocab.json, merges.txt, tokenizer_config.json)",
+}
+
+
+def _check_local_folder(p: Profile, name: str, what: str) -> None:
+    """With LABKIT_MODELS, a missing or empty model folder gets an error naming it and what belongs there."""
+    if not p.models_dir:
+        return
+    folder = Path(name)
+    if (folder / "config.json").is_file() or (folder / "tokenizer_config.json").is_file():
+        return
+    hub_id = folder.relative_to(p.models_dir).as_posix() if folder.is_relative_to(p.models_dir) else name
+    contents = _FOLDER_CONTENTS.get(hub_id, f"{hub_id} saved with save_pretrained")
+    state = "is empty or has no config.json" if folder.is_dir() else "does not exist"
+    raise LabkitError(
+        f"The course profile loads the {what} from {folder} ({MODELS_ENV}={p.models_dir}), which {state}. "
+        f"That folder should hold {contents}. On a machine with the Hub: "
+        f"AutoModel...from_pretrained('{hub_id}').save_pretrained('{folder}') and the same for its tokenizer; "
+        f"for a random-weight stand-in of the same shapes: 'labkit fixtures --course-shaped {p.models_dir}'; "
+        f"or unset {MODELS_ENV} to download from the Hub."
+    )
+
+
+def _note_stand_in(name: str, what: str) -> None:
+    from labkit import standin
+
+    if standin.is_stand_in(name):
+        log.warning("The %s in %s is the course-shaped stand-in: random weights, for shapes and memory only "
+                    "(its text is word salad, its scores noise).", what, name)
 
 
 def _from_pretrained(loader: Any, name: str, what: str, *, fixture: bool = False, **kwargs: Any) -> Any:
@@ -35,7 +89,7 @@ def _from_pretrained(loader: Any, name: str, what: str, *, fixture: bool = False
                 "The cache looks damaged: rebuild it with 'labkit fixtures --force' in a terminal "
                 "(or '!labkit fixtures --force' in a cell, about 2 minutes), then re-run this cell."
             ) from err
-        if not isinstance(err, OSError):
+        if not isinstance(err, OSError) or Path(name).is_dir():
             raise
         raise LabkitError(
             f"Could not load the {what} from {name!r} ({err.__class__.__name__}). "
@@ -49,6 +103,7 @@ def load_tokenizer(profile: Profile | str | None = None) -> "PreTrainedTokenizer
     from transformers import AutoTokenizer
 
     p = _resolve(profile)
+    _check_local_folder(p, p.tokenizer, "summarizer's tokenizer")
     return _from_pretrained(AutoTokenizer, p.tokenizer, "tokenizer", fixture=p.uses_fixtures)
 
 
@@ -63,6 +118,8 @@ def load_seq2seq(
 
     p = _resolve(profile)
     dev = choose_device() if device is None else device
+    _check_local_folder(p, p.model, "summarization model")
+    _note_stand_in(p.model, "summarization model")
     model = _from_pretrained(AutoModelForSeq2SeqLM, p.model, "summarization model", fixture=p.uses_fixtures, dtype=dtype or choose_dtype(dev))
     return model.to(dev).eval()
 
@@ -76,6 +133,8 @@ def load_toxicity_classifier(
 
     p = _resolve(profile)
     dev = choose_device() if device is None else device
+    _check_local_folder(p, p.toxicity_model, "toxicity classifier")
+    _note_stand_in(p.toxicity_model, "toxicity classifier")
     model = _from_pretrained(AutoModelForSequenceClassification, p.toxicity_model, "toxicity classifier", fixture=p.uses_fixtures)
     tokenizer = _from_pretrained(AutoTokenizer, p.toxicity_model, "toxicity classifier's tokenizer", fixture=p.uses_fixtures)
     return model.to(dev).eval(), tokenizer
@@ -136,11 +195,73 @@ def build_flan_t5_base_shaped(seed: int = 0, vocab_size: int = 32128) -> "T5ForC
     is built from a config; the real checkpoint has a separate ``lm_head``
     (247,577,856 parameters), so it is untied here to match."""
     import torch
-    from torch import nn
     from transformers import T5ForConditionalGeneration
 
     torch.manual_seed(seed)
-    model = T5ForConditionalGeneration(flan_t5_base_config(vocab_size))
-    model.lm_head.weight = nn.Parameter(model.shared.weight.detach().clone())
+    return untie_lm_head(T5ForConditionalGeneration(flan_t5_base_config(vocab_size)))
+
+
+def untie_lm_head(model: "T5ForConditionalGeneration") -> "T5ForConditionalGeneration":
+    """Give a T5 built from a config (transformers 5 ties ``lm_head`` to ``shared``) its own ``lm_head``, as
+    flan-t5-base's checkpoint has, with its own random values (std d_model**-0.5: logits of about unit scale).
+    Own values matter: ``from_pretrained`` ties the two again when the saved file holds equal ones."""
+    import torch
+    from torch import nn
+
+    weight = torch.empty_like(model.shared.weight)
+    if weight.device.type != "meta":
+        nn.init.normal_(weight, std=model.config.d_model ** -0.5)
+    model.lm_head.weight = nn.Parameter(weight)
     model.config.tie_word_embeddings = False
     return model
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where one model of a profile comes from: ``where`` (a folder or Hub id), ``how`` in words, and whether
+    it is the course-shaped stand-in."""
+
+    part: str
+    where: str
+    how: str
+    stand_in: bool = False
+
+
+def model_sources(profile: Profile | str | None = None) -> list[ModelSource]:
+    """Where a profile's summarizer, tokenizer, reward model and (course) lab 3 starting adapter come from.
+    Reads no weights."""
+    from labkit import standin
+
+    p = get_profile(profile) if not isinstance(profile, Profile) else profile
+
+    def source(part: str, name: str) -> ModelSource:
+        if p.uses_fixtures:
+            return ModelSource(part, name, "offline fixture (labkit fixtures)")
+        if p.models_dir:
+            present = Path(name).is_dir()
+            how = f"{MODELS_ENV} folder" + ("" if present else " (MISSING)")
+            stand = standin.is_stand_in(name)
+            if stand:
+                how += (": course-shaped stand-in (trained on the project's data, a 32,100-token vocabulary)"
+                        if part == "tokenizer" else ": course-shaped stand-in, random weights (shapes and memory only)")
+            return ModelSource(part, name, how, stand)
+        return ModelSource(part, name, "Hugging Face Hub (needs a network, or set " + MODELS_ENV + ")")
+
+    rows = [source("summarizer", p.model), source("tokenizer", p.tokenizer), source("reward model", p.toxicity_model)]
+    if p.name == "course" or p.summarizer_adapter:
+        adapter = p.summarizer_adapter
+        if adapter and Path(adapter).is_dir():
+            rows.append(ModelSource("lab 3 summarizer adapter", adapter,
+                                    f"{MODELS_ENV} folder" + (": course-shaped stand-in, untrained"
+                                                              if standin.is_stand_in(adapter) else ""),
+                                    standin.is_stand_in(adapter)))
+        else:
+            rows.append(ModelSource("lab 3 summarizer adapter", adapter or "-",
+                                    "trained by lab 3 on first use (cached); put the course's Lab 2 checkpoint in "
+                                    f"{MODELS_ENV}/{COURSE_SUMMARIZER_ADAPTER} to skip that"))
+    return rows
+
+
+def uses_stand_in(profile: Profile | str | None = None) -> bool:
+    """Whether any model of the profile is the course-shaped stand-in (random weights)."""
+    return any(s.stand_in for s in model_sources(profile))

@@ -98,7 +98,9 @@ def _configure_logging() -> None:
 
 def check_setup(ctx: LabContext | None = None) -> "Any":
     """A one-table answer to "is my setup right?": versions, device, dtype,
-    profile and whether the offline fixtures are built (a pandas DataFrame)."""
+    profile, where each of the profile's models comes from (Hub, ``LABKIT_MODELS``
+    folder, offline fixture; the course-shaped stand-in says so) and whether the
+    offline fixtures are built (a pandas DataFrame)."""
     import importlib.metadata as md
     import platform
 
@@ -122,8 +124,11 @@ def check_setup(ctx: LabContext | None = None) -> "Any":
         ("dtype", str(ctx.dtype if ctx else choose_dtype(dev)).replace("torch.", ""), ""),
     ]
     if ctx is not None:
+        from labkit.models import model_sources
+
         rows.append(("profile", ctx.profile.name, ctx.profile.description))
         rows.append(("output_dir", str(ctx.output_dir), ""))
+        rows += [(source.part, _shown(source.where), source.how) for source in model_sources(ctx.profile)]
     manifest = fixtures.read_manifest()
     built = fixtures.is_current(manifest)
     rows.append(("offline fixtures", "built" if built else "missing",
@@ -247,7 +252,9 @@ def start_lab(
     ``output_dir`` defaults to ``outputs/<lab>`` under the current directory;
     results.json and every artifact of the run go there. The course profile on
     a machine without a GPU is refused unless ``allow_cpu_course=True``
-    (flan-t5-base training on a CPU takes hours).
+    (flan-t5-base training on a CPU takes hours), except on the course-shaped
+    stand-in (``labkit fixtures --course-shaped``), which exists to try the
+    course's sizes on any machine.
     """
     install_short_errors()
     enable_inline_figures()
@@ -263,12 +270,19 @@ def start_lab(
         effective["dataset"] = dataset
     seed_everything(seed)
     dev = choose_device(device)
-    if prof.name == "course" and dev.type == "cpu" and not allow_cpu_course:
+    from labkit.models import uses_stand_in
+
+    stand_in = prof.name == "course" and uses_stand_in(prof)
+    if prof.name == "course" and dev.type == "cpu" and not (allow_cpu_course or stand_in):
         raise LabkitError(
             "The course profile needs a GPU (flan-t5-base fine-tuning and PPO take hours on a CPU), "
             "and none was found. Run with profile = \"offline\" here, or on a GPU machine; "
-            "set allow_cpu_course = True to run on the CPU anyway."
+            "to run on the CPU anyway, pass allow_cpu_course = True to labkit.start_lab(...) in the setup cell."
         )
+    if stand_in:
+        log.warning("STAND-IN: the course profile's models in %s are the course-shaped stand-in (random weights). "
+                    "This run measures the course's shapes, time and memory; its text and scores mean nothing.",
+                    prof.models_dir)
     out = Path(output_dir if output_dir is not None else Path("outputs") / lab).expanduser().resolve()
     set_results_dir(out)
     if prof.uses_fixtures and dev.type == "cpu":
@@ -282,7 +296,8 @@ def start_lab(
     selfcheck.activate(lab, out, {**effective, "seed": seed, "output_dir": str(out)}, profile=prof.name,
                        dataset=effective["dataset"] if given.get("dataset") is not None else None)
     record("run_info", {"lab": lab, "profile": prof.name, "seed": seed, "device": dev.type,
-                        "dtype": str(ctx.dtype).replace("torch.", ""), "labkit_version": __version__})
+                        "dtype": str(ctx.dtype).replace("torch.", ""), "labkit_version": __version__,
+                        **({"models": "course-shaped stand-in (random weights)"} if stand_in else {})})
     record("settings", effective)
     _log_settings(ctx, given)
     return ctx
