@@ -100,3 +100,9 @@ def test_lab1_full_defaults_within_a_minute(fixtures_manifest, tmp_path):
     results, executed, elapsed = _run(tmp_path)
     _check_run(results, executed, tmp_path / "out", n_eval=40)
     assert elapsed <= 60, f"lab 1 took {elapsed:.0f} s (bar: 60 s)"
+    # The course's claims: an instruction beats no prompt, worked examples help, and the text is text.
+    r1 = {s: v["rouge1"]["mean"] for s, v in results["rouge_by_strategy"].items()}
+    assert r1["no_prompt"] < r1["zero_shot"] <= min(r1["one_shot"], r1["few_shot"]), r1
+    for strategy, q in results["text_quality"].items():
+        if strategy != "no_prompt":
+            assert q["degenerate_share"] <= 0.05 and q["in_vocabulary_share"] >= 0.97, (strategy, q)

@@ -84,3 +84,8 @@ def test_default_lab_lowers_toxicity_beyond_noise_with_bounded_kl(tmp_path, fixt
     assert results["toxicity_change"]["beyond_noise"] and results["toxicity_change"]["ci"][1] < 0
     # Bounded: the KL per summary stays well under the controller's target throughout.
     assert max(e["kl"] for e in results["ppo_log"]) < KL_BOUND
+    # Detoxification, not collapse: the summaries keep their length and their words.
+    q = results["detox_quality"]
+    assert q["after"]["mean_words"] >= 0.7 * q["before"]["mean_words"], q
+    assert q["before"]["rouge1"] >= 0.25, q
+    assert min(q["before"]["in_vocabulary_share"], q["after"]["in_vocabulary_share"]) >= 0.95, q
