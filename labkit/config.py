@@ -224,7 +224,9 @@ def _offline_profile() -> Profile:
             learning_rate=7e-4, batch_size=32, mini_batch_size=8, ppo_epochs=2,
             init_kl_coef=0.3, target_kl=6.0, adaptive_kl=True, min_new_tokens=32, max_new_tokens=56,
         ),
-        detox=DetoxSettings(ppo_steps=40, min_dialogue_chars=200, max_dialogue_chars=1000, n_eval=160),
+        # 15 PPO steps: toxicity 0.31 -> 0.09 (CI excludes 0) with 84% of the length kept; 40 steps
+        # lowered it no further (0.09) but kept less (82%) and lost more ROUGE-1 (-0.084 vs -0.036).
+        detox=DetoxSettings(ppo_steps=15, min_dialogue_chars=200, max_dialogue_chars=1000, n_eval=160),
         # Lab 3's summarizer: lab 2's offline LoRA (r=16, alpha 32, lr 6e-3), so PPO starts from the
         # summarizer a learner just trained.
         lora=LoraSettings(r=16, alpha=32, dropout=0.05, target_modules=("q", "v")),
