@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: install fixtures labs test test-slow test-browser lab release bench clean grader-deps
+.PHONY: install fixtures labs test test-slow test-course test-browser lab release bench clean grader-deps
 
 install: $(STAMP)
 
@@ -50,7 +50,13 @@ grader-deps: $(STAMP)
 	raise SystemExit(0 if ok else 1)"
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m "slow and not course_shaped"
+
+# The three labs with profile=course at flan-t5-base size on this CPU: the course-shaped stand-in (random weights,
+# built once into LABKIT_HOME/course-shaped) as LABKIT_MODELS, the real DialogSum validation split from
+# ../shared/data/dialogsum (skipped when absent), sizes turned down. About 10 minutes; lab 2 peaks near 16 GB.
+test-course: $(STAMP)
+	$(PY) -m pytest -m course_shaped -v --durations=0 tests/test_course_shaped.py
 
 # A real JupyterLab driven by Debian's Chromium (playwright's own browser download cannot work here):
 # each lab runs from Run → Run All Cells; screenshots go to $(OUT)/browser.
