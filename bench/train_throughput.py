@@ -9,7 +9,7 @@ mixture (``labkit.fixtures`` recipe) for the same number of *examples*, fp32, Ad
    (the course's ``padding="max_length"``), SentencePiece-trained tokenizer, 1 thread;
 2. random batches of 16 padded to their longest row, same tokenizer, 1 thread;
 3. the same with the whole-word tokenizer (``fixtures.tokenizer_vocab``): shorter sequences;
-4. + token-budget batches (``fixtures.token_budget_batches``: similar lengths, at most
+4. + token-budget batches (``labkit.training.batching.token_budget_batches``: similar lengths, at most
    ``PRETRAIN_BATCH_TOKENS`` padded tokens each), 1 thread;
 5. the same on 2 threads (labkit's sleeping OpenMP threads) -- what ``labkit fixtures`` does.
 
@@ -40,6 +40,7 @@ import torch  # noqa: E402
 
 from labkit import fixtures  # noqa: E402
 from labkit.config import torch_threads  # noqa: E402
+from labkit.training.batching import token_budget_batches  # noqa: E402
 
 
 def matmul_peak_gflops(threads: int, n: int = 1024, repeats: int = 10) -> float:
@@ -70,6 +71,11 @@ def sentencepiece_tokenizer(corpus, out: Path):
     return tok
 
 
+def pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(map(len, rows))
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows])
+
+
 def fixed_batches(n: int, size: int, rng: random.Random) -> list[list[int]]:
     order = list(range(n))
     rng.shuffle(order)
@@ -94,8 +100,8 @@ def run_way(name, tokenizer, pairs, batches, *, pad_to: int | None, threads: int
             rows = [src[i] for i in batch]
             if pad_to:
                 rows = [r + [0] * (pad_to - len(r)) for r in rows]
-            ids = fixtures._pad(rows, tokenizer.pad_token_id)
-            labels = fixtures._pad([tgt[i] for i in batch], -100)
+            ids = pad(rows, tokenizer.pad_token_id)
+            labels = pad([tgt[i] for i in batch], -100)
             counter = FlopCounterMode(display=False) if step == 1 else None
             t0 = time.perf_counter()
             if counter:
@@ -143,7 +149,7 @@ def main() -> None:
     print(f"fp32 matmul peak (1024^3): {peak[1]:.0f} GFLOP/s on 1 thread, {peak[2]:.0f} on 2")
 
     lengths = [len(ids) for ids in new_tok([s for s, _ in pairs], truncation=True, max_length=fixtures.MAX_INPUT_TOKENS)["input_ids"]]
-    budget = fixtures.token_budget_batches(lengths, fixtures.PRETRAIN_BATCH_TOKENS, random.Random(1))
+    budget = token_budget_batches(lengths, fixtures.PRETRAIN_BATCH_TOKENS, random.Random(1))
     ways = [
         ("course-style: pad to 512, SentencePiece", old_tok, fixed_batches(len(pairs), 16, random.Random(1)), 512, 1),
         ("pad to longest, SentencePiece", old_tok, fixed_batches(len(pairs), 16, random.Random(1)), None, 1),

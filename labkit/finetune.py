@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from labkit.config import LabkitError, LoraSettings, Profile, get_profile, labkit_home
 from labkit.models import ParamCount, count_parameters
 from labkit.training import checkpoint, lora_config
+from labkit.training.batching import bucketed_batches, collate  # noqa: F401  (part of finetune's API)
 from labkit.training.checkpoint import directory_size_mb
 from labkit.training.memory import MemoryEstimate, PeakMeter, TensorMemoryTracker, estimate_memory
 
@@ -136,40 +137,6 @@ def tokenize_for_training(
         {"input_ids": list(s), "labels": list(t)}
         for s, t in zip(sources["input_ids"], targets["input_ids"])
     ]
-
-
-def bucketed_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int, bucket_batches: int = 16) -> list[list[int]]:
-    """Index batches of similar length: shuffle, cut into buckets of
-    ``bucket_batches`` batches, sort each bucket by length, split, then shuffle
-    the batch order. A pure function of (seed, epoch), so resume can replay it."""
-    if batch_size < 1:
-        raise LabkitError(f"batch_size must be >= 1, got {batch_size}.")
-    rng = random.Random(seed * 1_000_003 + epoch)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    span = batch_size * bucket_batches
-    batches = []
-    for start in range(0, len(order), span):
-        bucket = sorted(order[start:start + span], key=lambda i: lengths[i])
-        batches.extend(bucket[i:i + batch_size] for i in range(0, len(bucket), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-def collate(examples: Sequence[dict[str, list[int]]], pad_token_id: int) -> dict[str, "torch.Tensor"]:
-    """Pad a batch to its longest input/label; label padding is -100 (ignored by the loss)."""
-    import torch
-
-    src_len = max(len(e["input_ids"]) for e in examples)
-    tgt_len = max(len(e["labels"]) for e in examples)
-    ids = torch.full((len(examples), src_len), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(examples), src_len), dtype=torch.long)
-    labels = torch.full((len(examples), tgt_len), -100, dtype=torch.long)
-    for row, ex in enumerate(examples):
-        ids[row, : len(ex["input_ids"])] = torch.tensor(ex["input_ids"])
-        mask[row, : len(ex["input_ids"])] = 1
-        labels[row, : len(ex["labels"])] = torch.tensor(ex["labels"])
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
 # ---------------------------------------------------------------- training

@@ -41,6 +41,7 @@ from typing import Any, Iterable, Iterator
 
 from labkit.config import LabkitError, data_dir, fixture_dir, torch_threads
 from labkit.prompts import FLAN_TEMPLATE, SUMMARIZE_TEMPLATE, ZERO_SHOT_TEMPLATE
+from labkit.training.batching import collate, token_budget_batches
 
 # The course's prompts, as the labs write them, and the mixture's fill-in task.
 SUMMARIZE_PROMPT = SUMMARIZE_TEMPLATE
@@ -372,45 +373,14 @@ def _tiny_t5_config(vocab_size: int) -> Any:
     )
 
 
-def token_budget_batches(lengths: list[int], max_tokens: int, rng: random.Random, *, window: int = 256) -> list[list[int]]:
-    """Index batches of similar length, each at most ``max_tokens`` once padded.
-
-    Rows are shuffled, sorted by length within windows of ``window`` rows, cut
-    where another row would push ``rows x longest`` past the budget, and the
-    batches shuffled: short prompts travel in big batches, long few-shot prompts
-    in small ones, and little compute goes to padding.
-    """
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    batches: list[list[int]] = []
-    for start in range(0, len(order), window):
-        batch: list[int] = []
-        for i in sorted(order[start : start + window], key=lambda i: (lengths[i], i)):
-            if batch and (len(batch) + 1) * lengths[i] > max_tokens:
-                batches.append(batch)
-                batch = []
-            batch.append(i)
-        if batch:
-            batches.append(batch)
-    rng.shuffle(batches)
-    return batches
-
-
-def _pad(rows: list[list[int]], value: int) -> Any:
-    import torch
-
-    width = max(map(len, rows))
-    return torch.tensor([r + [value] * (width - len(r)) for r in rows])
-
-
-def _pretraining_batches(rows: list[dict[str, Any]], tokenizer: Any, rng: random.Random) -> Iterator[tuple[Any, Any]]:
-    """Endless (input_ids, labels) batches; each pass over ``rows`` draws a fresh task per row."""
+def _pretraining_batches(rows: list[dict[str, Any]], tokenizer: Any, rng: random.Random) -> Iterator[dict[str, Any]]:
+    """Endless padded batches (``collate``'s dicts); each pass over ``rows`` draws a fresh task per row."""
     while True:
         pairs = [_pretraining_pair(row, rows, tokenizer, rng) for row in rows]
         sources = tokenizer([s for s, _ in pairs], truncation=True, max_length=MAX_INPUT_TOKENS)["input_ids"]
         targets = tokenizer([t for _, t in pairs], truncation=True, max_length=MAX_TARGET_TOKENS)["input_ids"]
         for batch in token_budget_batches([len(s) for s in sources], PRETRAIN_BATCH_TOKENS, rng):
-            yield _pad([sources[i] for i in batch], tokenizer.pad_token_id), _pad([targets[i] for i in batch], -100)
+            yield collate([{"input_ids": sources[i], "labels": targets[i]} for i in batch], tokenizer.pad_token_id)
 
 
 def _train_policy(corpus: dict[str, list[dict[str, Any]]], tokenizer: Any, out: Path) -> dict[str, Any]:
@@ -427,15 +397,15 @@ def _train_policy(corpus: dict[str, list[dict[str, Any]]], tokenizer: Any, out: 
     model.train()
     losses, tokens = [], 0
     for _ in tqdm(range(PRETRAIN_STEPS), desc="pre-training the tiny T5", mininterval=2):
-        input_ids, labels = next(batches)
-        loss = model(input_ids=input_ids, attention_mask=(input_ids != tokenizer.pad_token_id).long(), labels=labels).loss
+        batch = next(batches)
+        loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
-        tokens += input_ids.numel() + labels.numel()
+        tokens += batch["input_ids"].numel() + batch["labels"].numel()
     model.eval()
     model.generation_config.max_new_tokens = MAX_TARGET_TOKENS
     model.save_pretrained(out)

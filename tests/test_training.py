@@ -97,3 +97,17 @@ def test_ppo_checkpoint_is_written_atomically(tmp_path, monkeypatch):
     assert restored.step == 1
     assert all(torch.equal(p, saved[n]) for n, p in fresh.named_parameters() if "lora_B" in n)
     assert [p.name for p in tmp_path.iterdir()] == ["ppo_adapter"]
+
+
+def test_token_budget_batches_cover_every_row_once_within_the_budget():
+    import random
+
+    from labkit.training.batching import token_budget_batches
+
+    lengths = [random.Random(i).randint(5, 500) for i in range(300)]
+    batches = token_budget_batches(lengths, 2000, random.Random(0))
+    assert sorted(i for b in batches for i in b) == list(range(300))
+    # padded size of a batch: rows x its longest row; a single row may exceed the budget on its own
+    assert all(len(b) * max(lengths[i] for i in b) <= 2000 or len(b) == 1 for b in batches)
+    assert batches == token_budget_batches(lengths, 2000, random.Random(0))  # a function of the seed
+    assert len({len(b) for b in batches}) > 1  # short rows travel in bigger batches than long ones

@@ -1,5 +1,6 @@
 """The training plumbing every lesson shares (``labkit.finetune``, ``labkit.ppo``).
 
+* :mod:`.batching`: which rows go together in a batch, and padding them;
 * :mod:`.checkpoint`: checkpoint folders written atomically (a scratch folder
   renamed into place, so a kill mid-save never leaves half a checkpoint), the
   RNG state they carry, and sizes on disk;
