@@ -49,7 +49,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import shutil
 import statistics
 import time
