@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.record import RESULTS_FILE, add_listener, remove_listener
 from labkit.config import LabkitError
+from labkit.record import RESULTS_FILE, add_listener, remove_listener
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class SelfChecker:
     profile: str = "offline"
     dataset: str | None = None
     recorded: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0                          # time spent in self-checks in this kernel so far
+    seconds: float = 0.0                          # time self-checks took in this kernel so far (rubric load too)
     _cache: dict[str, Any] = field(default_factory=dict)
     _signature: tuple = ()
 
@@ -140,12 +140,13 @@ def activate(lab: str, output_dir: Path, params: dict[str, Any], *, profile: str
     if disabled_by_env():
         _off_reason = f"{ENV}={os.environ.get(ENV)} turns them off in this environment"
         return None
+    t0 = time.perf_counter()
     try:
         from labkit import labs
         from labkit.rubrics import load_rubric
         rubric = load_rubric(labs.get(lab).rubric)
         checker = SelfChecker(lab=lab, rubric=rubric, output_dir=Path(output_dir), params=dict(params),
-                              profile=profile, dataset=dataset)
+                              profile=profile, dataset=dataset, seconds=time.perf_counter() - t0)
     except Exception as err:  # no rubric here (a course that ships none, a masked folder): the lab still runs
         _off_reason = f"the rubric of {lab} cannot be read here ({type(err).__name__}: {str(err)[:160]})"
         log.info("self-checks are off: %s", _off_reason)
@@ -200,13 +201,14 @@ def format_table(checker: SelfChecker, verdicts: list[Verdict], took: float) -> 
 
 
 def _artifacts_signature(folder: Path) -> tuple:
-    """What the output folder holds (paths, sizes, modification times), results.json aside: a change means
-    the checks' cached recomputations are stale."""
+    """What the output folder holds (paths, sizes, modification times): a change means the checks' cached
+    recomputations are stale. results.json, notebooks (papermill rewrites the executed one there after every
+    cell) and hidden files are not artifacts a check reads."""
     entries = []
     try:
         for root, _dirs, files in os.walk(folder):
             for name in files:
-                if name == RESULTS_FILE or name.startswith(".results-"):
+                if name == RESULTS_FILE or name.startswith(".") or name.endswith(".ipynb"):
                     continue
                 try:
                     st = os.stat(os.path.join(root, name))
