@@ -85,10 +85,25 @@ def enable_inline_figures() -> bool:
     return True
 
 
+class _CurrentStdoutHandler(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stdout`` is when a record is emitted.
+
+    A plain ``StreamHandler(sys.stdout)`` keeps the stream of its first call: a later
+    redirection (pytest's capture, ``contextlib.redirect_stdout``) never saw the messages."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ assigns it; the property wins
+        pass
+
+
 def _configure_logging() -> None:
     logger = logging.getLogger("labkit")
     if not any(getattr(h, "_labkit", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _CurrentStdoutHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         handler._labkit = True  # type: ignore[attr-defined]
         logger.addHandler(handler)

@@ -104,3 +104,19 @@ def test_offline_threads_follow_the_wait_policy(monkeypatch):
     assert offline_threads() == max(1, min(OFFLINE_MAX_THREADS, os.cpu_count() or 1))
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert offline_threads() == 1
+
+
+def test_labkit_messages_follow_a_redirected_stdout():
+    import contextlib
+    import io
+    import logging
+
+    from labkit.session import _configure_logging
+
+    _configure_logging()
+    first, second = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(first):
+        logging.getLogger("labkit.test").warning("one")
+    with contextlib.redirect_stdout(second):
+        logging.getLogger("labkit.test").warning("two")
+    assert "one" in first.getvalue() and "two" in second.getvalue() and "one" not in second.getvalue()
