@@ -4,7 +4,7 @@
 
 * a whole-word unigram tokenizer wrapped as a T5 tokenizer (T5's ``<pad>``,
   ``</s>``, ``<unk>`` at ids 0, 1, 2; ``tokenizer_vocab``);
-* the "original model": a tiny T5 (1.2M parameters) pre-trained on a small
+* the "original model": a tiny T5 (1.4M parameters) pre-trained on a small
   FLAN-like mixture (``MIXTURE``) over the train split only: the course's
   instructions answered vaguely, lab 1's few-shot format answered with the
   reference summary, fill-in-the-blank summaries for copying names, days,
