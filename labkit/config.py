@@ -65,6 +65,7 @@ class PPOSettings:
     adaptive_kl: bool = True
     min_new_tokens: int = 100
     max_new_tokens: int = 400
+    temperature: float = 1.0             # the policy samples softmax(logits / temperature); 1: the course's
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,11 @@ trl removed its seq2seq PPO, so this is the classic algorithm (Ziegler et al.
 
 1. ``rollout``: sample responses from the policy (a LoRA adapter on the
    summarizer) with a length sampled per batch; keep per-token log-probs and
-   values (``ValueHead`` on the decoder's last hidden state).
+   values (``ValueHead`` on the decoder's last hidden state). The policy is
+   the model's next-token distribution at ``temperature`` (the course: 1, the
+   full distribution); log-probs, entropies and the reference's log-probs are
+   taken at the same temperature, so the ratio and the KL are those of the
+   distribution that was sampled.
 2. ``reference_logprobs``: the *same* model with the adapter disabled
    (``peft``'s ``disable_adapter()``) is the reference: no second copy.
 3. ``compute_rewards``: per-token penalty ``-beta * (logp - logp_ref)`` plus the
@@ -90,6 +94,8 @@ class PPOConfig(PPOSettings):
             problems.append(f"need 1 <= min_new_tokens ({self.min_new_tokens}) <= max_new_tokens ({self.max_new_tokens})")
         if self.learning_rate <= 0 or self.init_kl_coef < 0 or self.target_kl <= 0:
             problems.append("learning_rate and target_kl must be positive and init_kl_coef non-negative")
+        if not 0 < self.temperature <= 2:
+            problems.append(f"temperature must be in (0, 2], got {self.temperature} (1: the full distribution, as the course)")
         if problems:
             raise LabkitError("Invalid PPO settings: " + "; ".join(problems) + ". Fix them in the parameters cell.")
         return self
@@ -212,8 +218,10 @@ def sample_responses(
     max_new_tokens: int,
     min_length: int = 5,
     max_source_tokens: int = 512,
+    temperature: float = 1.0,
 ) -> Rollout:
-    """Sample one response per prompt (top_k 0, top_p 1: the full distribution).
+    """Sample one response per prompt from the whole next-token distribution at
+    ``temperature`` (top_k 0, top_p 1; temperature 1 is the course's sampling).
     Returns the query/response tensors and decoded texts; no scores yet."""
     from transformers import GenerationConfig
 
@@ -221,7 +229,7 @@ def sample_responses(
     enc = tokenizer(list(prompts), padding=True, truncation=True, max_length=max_source_tokens,
                     return_tensors="pt").to(policy.device)
     config = GenerationConfig(
-        do_sample=True, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
+        do_sample=True, top_k=0, top_p=1.0, temperature=float(temperature), max_new_tokens=max_new_tokens,
         min_new_tokens=min(min_length, max_new_tokens),
         decoder_start_token_id=model.config.decoder_start_token_id,
         pad_token_id=model.config.pad_token_id, eos_token_id=model.config.eos_token_id,
@@ -238,29 +246,32 @@ def sample_responses(
                    mask=response_mask(response, model.config.eos_token_id).to(policy.device), texts=texts)
 
 
-def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """log pi(token) at every position, (B, L)."""
-    return torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """log pi(token) at every position, (B, L), of the distribution softmax(logits / temperature)."""
+    return torch.log_softmax(logits.float() / temperature, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
 
 
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy of the next-token distribution at every position, (B, L)."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
+def entropy_from_logits(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Entropy of softmax(logits / temperature) at every position, (B, L)."""
+    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
     return -(logp.exp() * logp).sum(-1)
 
 
-def policy_forward(policy: PolicyWithValueHead, batch: Rollout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Log-probs, values and entropies of the batch's responses under the current policy."""
+def policy_forward(
+    policy: PolicyWithValueHead, batch: Rollout, temperature: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Log-probs, values and entropies of the batch's responses under the current policy at ``temperature``."""
     logits, values = policy(batch)
-    return logprobs_from_logits(logits, batch["response"]), values.float(), entropy_from_logits(logits)
+    return (logprobs_from_logits(logits, batch["response"], temperature), values.float(),
+            entropy_from_logits(logits, temperature))
 
 
-def reference_logprobs(policy: PolicyWithValueHead, batch: Rollout) -> torch.Tensor:
-    """Log-probs of the responses under the reference: the same base model with
-    the LoRA adapter switched off for this pass (no second copy of the weights)."""
+def reference_logprobs(policy: PolicyWithValueHead, batch: Rollout, temperature: float = 1.0) -> torch.Tensor:
+    """Log-probs of the responses under the reference at ``temperature``: the same base model
+    with the LoRA adapter switched off for this pass (no second copy of the weights)."""
     with torch.no_grad(), policy.model.disable_adapter():
         logits, _ = policy(batch)
-    return logprobs_from_logits(logits, batch["response"])
+    return logprobs_from_logits(logits, batch["response"], temperature)
 
 
 def rollout(
@@ -272,15 +283,16 @@ def rollout(
     max_new_tokens: int,
     min_length: int = 5,
     max_source_tokens: int = 512,
+    temperature: float = 1.0,
 ) -> Rollout:
-    """Sample responses and collect everything the update needs: old log-probs
-    and values (policy), reference log-probs (adapter off) and the scores."""
-    batch = sample_responses(policy, tokenizer, prompts, max_new_tokens=max_new_tokens,
-                             min_length=min_length, max_source_tokens=max_source_tokens)
+    """Sample responses at ``temperature`` and collect everything the update needs: old
+    log-probs and values (policy), reference log-probs (adapter off) and the scores."""
+    batch = sample_responses(policy, tokenizer, prompts, max_new_tokens=max_new_tokens, min_length=min_length,
+                             max_source_tokens=max_source_tokens, temperature=temperature)
     with torch.no_grad():
-        logprobs, values, _ = policy_forward(policy, batch)
+        logprobs, values, _ = policy_forward(policy, batch, temperature)
     batch["logprobs"], batch["values"] = logprobs, values
-    batch["ref_logprobs"] = reference_logprobs(policy, batch)
+    batch["ref_logprobs"] = reference_logprobs(policy, batch, temperature)
     scores = reward_fn(batch["texts"])
     batch["scores"] = torch.as_tensor(np.asarray(scores, dtype=np.float32), device=policy.device)
     return batch
@@ -413,7 +425,7 @@ def ppo_update(
     for _ in range(config.ppo_epochs):
         for index in minibatches(len(batch["scores"]), config.mini_batch_size, generator):
             mb = batch.select(index)
-            logprobs, values, entropy = policy_forward(policy, mb)
+            logprobs, values, entropy = policy_forward(policy, mb, config.temperature)
             mask = mb["mask"]
             pg, clipfrac = policy_loss(logprobs, mb["logprobs"], advantages[index], mask, config.cliprange)
             vf = value_loss(values, mb["values"], returns[index], mask, config.cliprange_value)
@@ -462,7 +474,8 @@ def ppo_step(
     index = state.rng.choice(len(prompts), size=config.batch_size, replace=len(prompts) < config.batch_size)
     max_new = sample_new_tokens(state.rng, config.min_new_tokens, config.max_new_tokens)
     batch = rollout(policy, tokenizer, [prompts[i] for i in index], reward_fn, max_new_tokens=max_new,
-                    min_length=config.min_length, max_source_tokens=config.max_source_tokens)
+                    min_length=config.min_length, max_source_tokens=config.max_source_tokens,
+                    temperature=config.temperature)
     beta = state.kl_controller.value
     mask = batch["mask"]
     rewards, kl = compute_rewards(batch["scores"], batch["logprobs"], batch["ref_logprobs"], mask, beta)
@@ -595,10 +608,11 @@ def sample_summaries(
     batch_size: int = 32,
     seed: int = 0,
     progress: bool = True,
+    temperature: float = 1.0,
 ) -> list[str]:
-    """Sample one summary per prompt with the rollout's sampling (top_k 0, top_p 1),
-    seeded so "before" and "after" evaluations draw the same random numbers.
-    The global RNG is left as it was."""
+    """Sample one summary per prompt with the rollout's sampling (top_k 0, top_p 1, at
+    ``temperature``: pass the PPO config's), seeded so "before" and "after" evaluations
+    draw the same random numbers. The global RNG is left as it was."""
     from tqdm.auto import tqdm
 
     texts: list[str] = []
@@ -607,7 +621,7 @@ def sample_summaries(
         for start in tqdm(range(0, len(prompts), batch_size), desc="sampling", disable=not progress):
             chunk = list(prompts[start:start + batch_size])
             texts += sample_responses(policy, tokenizer, chunk, max_new_tokens=max_new_tokens,
-                                      min_length=min_length)["texts"]
+                                      min_length=min_length, temperature=temperature)["texts"]
     return texts
 
 

@@ -16,7 +16,7 @@ RECORDS = ("toxicity_before", "toxicity_after", "ppo_log", "trainable_params", "
            "exercise_1", "exercise_2", "exercise_3")
 KL_BOUND = 6.0  # nats per summary; the offline target_kl
 PARAMETERS = ("profile", "ppo_steps", "batch_size", "mini_batch_size", "ppo_epochs", "learning_rate", "init_kl_coef",
-              "target_kl", "adaptive_kl", "min_new_tokens", "max_new_tokens", "n_eval", "seed", "output_dir")
+              "target_kl", "adaptive_kl", "min_new_tokens", "max_new_tokens", "temperature", "n_eval", "seed", "output_dir")
 
 
 def run_lab(tmp_path: Path, **parameters) -> tuple[dict, Path]:

@@ -276,3 +276,54 @@ def test_sample_summaries_is_seeded_and_leaves_global_rng_alone():
     b = ppo.sample_summaries(policy, CharTokenizer(), PROMPTS, max_new_tokens=6, seed=1, progress=False)
     assert a == b and len(a) == len(PROMPTS)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+# ----------------------------------------------------------------------------- sampling temperature
+
+
+def test_logprobs_and_entropy_at_a_temperature_are_those_of_the_tempered_softmax():
+    logits = torch.tensor([[[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]]])
+    tokens = torch.tensor([[0, 2]])
+    for temperature in (1.0, 0.5):
+        probs = torch.softmax(logits / temperature, dim=-1)
+        expected = torch.log(probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1))
+        assert torch.allclose(ppo.logprobs_from_logits(logits, tokens, temperature), expected, atol=1e-6)
+        assert torch.allclose(ppo.entropy_from_logits(logits, temperature), -(probs * probs.log()).sum(-1), atol=1e-6)
+    # A lower temperature sharpens: the likeliest token gets likelier, the entropy falls.
+    assert ppo.logprobs_from_logits(logits, tokens, 0.5)[0, 0] > ppo.logprobs_from_logits(logits, tokens)[0, 0]
+    assert (ppo.entropy_from_logits(logits, 0.5) < ppo.entropy_from_logits(logits)).all()
+
+
+def test_rollout_at_a_temperature_keeps_policy_and_reference_at_that_temperature():
+    base = tiny_base(seed=5)
+    untouched = copy.deepcopy(base)
+    policy = tiny_policy(base=base)
+    batch = ppo.rollout(policy, CharTokenizer(), PROMPTS, length_reward, max_new_tokens=6, min_length=2,
+                        temperature=0.5)
+    assert torch.allclose(batch["logprobs"], batch["ref_logprobs"], atol=1e-6)  # B = 0: KL 0 at any temperature
+    with torch.no_grad():
+        logits = untouched(input_ids=batch["query_ids"], attention_mask=batch["query_mask"],
+                           decoder_input_ids=batch["decoder_input_ids"]).logits
+    assert torch.allclose(batch["ref_logprobs"], ppo.logprobs_from_logits(logits, batch["response"], 0.5), atol=1e-5)
+    assert not torch.allclose(batch["ref_logprobs"], ppo.logprobs_from_logits(logits, batch["response"]), atol=1e-3)
+
+
+def test_a_lower_temperature_samples_the_likelier_responses():
+    # Sampling at a low temperature concentrates on the model's likeliest tokens: the mean untempered
+    # log-prob of what was sampled rises as the temperature falls.
+    policy = tiny_policy()
+    def mean_logprob(temperature: float) -> float:
+        torch.manual_seed(0)
+        batch = ppo.rollout(policy, CharTokenizer(), PROMPTS * 4, length_reward, max_new_tokens=6, min_length=6,
+                            temperature=temperature)
+        with torch.no_grad():
+            logits, _ = policy(batch)
+        return float(ppo.masked_mean(ppo.logprobs_from_logits(logits, batch["response"]), batch["mask"]))
+    assert mean_logprob(0.3) > mean_logprob(1.0) + 0.1
+
+
+def test_config_rejects_a_temperature_outside_its_range():
+    assert ppo.PPOConfig.from_settings(PPOSettings(), temperature=0.7).temperature == 0.7
+    for bad in (0.0, -1.0, 3.0):
+        with pytest.raises(LabkitError, match="temperature"):
+            ppo.PPOConfig.from_settings(PPOSettings(), temperature=bad)
