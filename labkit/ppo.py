@@ -14,7 +14,7 @@ trl removed its seq2seq PPO, so this is the classic algorithm (Ziegler et al.
    (``peft``'s ``disable_adapter()``) is the reference: no second copy.
 3. ``compute_rewards``: per-token penalty ``-beta * (logp - logp_ref)`` plus the
    reward model's score (the ``nothate`` logit) on the last response token.
-4. ``gae``: advantages (gamma 1, lambda 0.95), then ``whiten``.
+4. ``gae``: advantages (gamma 1, lambda ``lam``: trl's 0.95 in the course), then ``whiten``.
 5. ``ppo_update``: for ``ppo_epochs`` over mini-batches, the clipped policy
    loss and clipped value loss (``policy_loss``, ``value_loss``), gradient clipping.
 6. ``AdaptiveKLController``: beta *= 1 + clip(KL/target - 1, -0.2, 0.2) * n/horizon.
@@ -66,7 +66,6 @@ class PPOConfig(PPOSettings):
     min_length: int = 5  # the course's generation min_length: no empty summaries
     horizon: int = 10_000
     gamma: float = 1.0
-    lam: float = 0.95
     cliprange: float = 0.2
     cliprange_value: float = 0.2
     vf_coef: float = 0.1
@@ -94,6 +93,8 @@ class PPOConfig(PPOSettings):
             problems.append(f"need 1 <= min_new_tokens ({self.min_new_tokens}) <= max_new_tokens ({self.max_new_tokens})")
         if self.learning_rate <= 0 or self.init_kl_coef < 0 or self.target_kl <= 0:
             problems.append("learning_rate and target_kl must be positive and init_kl_coef non-negative")
+        if not 0 <= self.lam <= 1:
+            problems.append(f"lam (GAE's lambda) must be in [0, 1], got {self.lam} (trl's default: 0.95)")
         if not 0 < self.temperature <= 2:
             problems.append(f"temperature must be in (0, 2], got {self.temperature} (1: the full distribution, as the course)")
         if problems:

@@ -14,9 +14,8 @@ from labkit.config import repo_root
 NOTEBOOK = repo_root() / "labs" / "lab3_ppo_detox.ipynb"
 RECORDS = ("toxicity_before", "toxicity_after", "ppo_log", "trainable_params", "kl_final", "toxicity_change",
            "exercise_1", "exercise_2", "exercise_3")
-KL_BOUND = 6.0  # nats per summary; the offline target_kl
 PARAMETERS = ("profile", "ppo_steps", "batch_size", "mini_batch_size", "ppo_epochs", "learning_rate", "init_kl_coef",
-              "target_kl", "adaptive_kl", "min_new_tokens", "max_new_tokens", "temperature", "n_eval", "seed", "output_dir")
+              "target_kl", "adaptive_kl", "min_new_tokens", "max_new_tokens", "temperature", "lam", "n_eval", "seed", "output_dir")
 
 
 def run_lab(tmp_path: Path, **parameters) -> tuple[dict, Path]:
@@ -82,10 +81,12 @@ def test_default_lab_lowers_toxicity_beyond_noise_with_bounded_kl(tmp_path, fixt
     before, after = results["toxicity_before"], results["toxicity_after"]
     assert after["mean"] < before["mean"]
     assert results["toxicity_change"]["beyond_noise"] and results["toxicity_change"]["ci"][1] < 0
-    # Bounded: the KL per summary stays well under the controller's target throughout.
-    assert max(e["kl"] for e in results["ppo_log"]) < KL_BOUND
+    # Near its target: the KL per summary stays within three times the controller's target throughout.
+    target = results["settings"]["target_kl"]
+    assert max(e["kl"] for e in results["ppo_log"]) < 3 * target, (target, [e["kl"] for e in results["ppo_log"]])
     # Detoxification, not collapse: the summaries keep their length and their words.
     q = results["detox_quality"]
     assert q["after"]["mean_words"] >= 0.7 * q["before"]["mean_words"], q
     assert q["before"]["rouge1"] >= 0.25, q
+    assert q["after"]["rouge1"] >= q["before"]["rouge1"] - 0.03, q  # the summaries stayed summaries
     assert min(q["before"]["in_vocabulary_share"], q["after"]["in_vocabulary_share"]) >= 0.95, q

@@ -322,6 +322,13 @@ def test_a_lower_temperature_samples_the_likelier_responses():
     assert mean_logprob(0.3) > mean_logprob(1.0) + 0.1
 
 
+def test_config_rejects_a_lambda_outside_its_range():
+    assert ppo.PPOConfig.from_settings(PPOSettings(), lam=0.8).lam == 0.8
+    for bad in (-0.1, 1.5):
+        with pytest.raises(LabkitError, match="lam"):
+            ppo.PPOConfig.from_settings(PPOSettings(), lam=bad)
+
+
 def test_config_rejects_a_temperature_outside_its_range():
     assert ppo.PPOConfig.from_settings(PPOSettings(), temperature=0.7).temperature == 0.7
     for bad in (0.0, -1.0, 3.0):
