@@ -99,11 +99,13 @@ class PreferencePair:
 
 
 def build_pairs(
-    prompts: Sequence[str], candidates: Sequence[Sequence[str]], scores: Sequence[Sequence[float]]
+    prompts: Sequence[str], candidates: Sequence[Sequence[str]], scores: Sequence[Sequence[float]],
+    *, min_margin: float = 0.0,
 ) -> list[PreferencePair]:
     """One pair per prompt: the candidate with the highest score is chosen, the lowest rejected (the first of
-    equal scores wins both ways). A prompt whose best and worst scores are equal, or whose best and worst
-    texts are the same, expresses no preference and gives no pair."""
+    equal scores wins both ways). A prompt whose best and worst scores are equal (or closer than
+    ``min_margin``: a near-tie is noise, not a preference), or whose best and worst texts are the same,
+    gives no pair."""
     if not len(prompts) == len(candidates) == len(scores):
         raise LabkitError(f"build_pairs needs one list of candidates and of scores per prompt; got {len(prompts)} "
                           f"prompts, {len(candidates)} candidate lists and {len(scores)} score lists.")
@@ -114,7 +116,8 @@ def build_pairs(
             raise LabkitError(f"Each prompt needs at least 2 candidates with one score each; got {len(texts)} "
                               f"candidates and {len(values)} scores for {prompt[:60]!r}.")
         best, worst = int(np.argmax(values)), int(np.argmin(values))
-        if values[best] > values[worst] and texts[best] != texts[worst]:
+        gap = values[best] - values[worst]
+        if gap > 0 and gap >= min_margin and texts[best] != texts[worst]:
             pairs.append(PreferencePair(prompt, texts[best], texts[worst], values[best], values[worst]))
     return pairs
 
@@ -136,20 +139,22 @@ def sample_pairs(
     *,
     samples_per_prompt: int,
     seed: int,
+    min_margin: float = 0.0,
     progress: bool = True,
     **sampling: Any,
 ) -> list[PreferencePair]:
     """Sample ``samples_per_prompt`` summaries per prompt from ``policy`` with ``ppo.sample_summaries`` (pass
     the same ``sampling`` keywords the evaluation uses, e.g. ``max_new_tokens``, ``min_length``), score them
-    with ``score_fn`` (the reward: higher is better) and ``build_pairs``."""
+    with ``score_fn`` (the reward: higher is better) and ``build_pairs`` (pairs closer than ``min_margin`` dropped)."""
     repeated = [p for p in prompts for _ in range(samples_per_prompt)]
     texts = ppo.sample_summaries(policy, tokenizer, repeated, seed=seed, progress=progress, **sampling)
     values = np.asarray(score_fn(texts), dtype=np.float64).reshape(len(prompts), samples_per_prompt)
     grouped = [texts[i * samples_per_prompt:(i + 1) * samples_per_prompt] for i in range(len(prompts))]
-    pairs = build_pairs(prompts, grouped, values.tolist())
+    pairs = build_pairs(prompts, grouped, values.tolist(), min_margin=min_margin)
     if not pairs:
         raise LabkitError(f"No preference pairs: for each of the {len(prompts)} prompts all {samples_per_prompt} "
-                          "samples scored the same. Raise dpo_samples_per_prompt or dpo_prompts.")
+                          f"samples scored the same (or within dpo_min_margin={min_margin}). Raise "
+                          "dpo_samples_per_prompt or dpo_prompts, or lower dpo_min_margin.")
     log.info("%d preference pairs from %d prompts x %d samples", len(pairs), len(prompts), samples_per_prompt)
     return pairs
 
@@ -355,3 +360,53 @@ def train(
         with checkpoint.atomic_folder(checkpoint_dir) as tmp:
             policy.model.save_pretrained(tmp)
     return history
+
+
+# ----------------------------------------------------------------------------- PPO vs DPO
+
+
+def method_summary(
+    texts: Sequence[str],
+    hate: Sequence[float],
+    references: Sequence[str],
+    vocab: set[str],
+    *,
+    hate_before: Sequence[float] | None = None,
+    kl: Sequence[float] | None = None,
+    seconds: float | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """One row of the PPO vs DPO table for the summaries one policy sampled on the held-out prompts: mean
+    P(hate), with ``hate_before`` the paired-bootstrap change and its 95% CI (``toxicity.paired_bootstrap``),
+    words per summary, in-vocabulary and degenerate shares (``metrics.text_quality``), ROUGE-1 against the
+    references, the mean KL to the reference (``sequence_kl``) and the training wall time."""
+    from labkit import metrics, toxicity
+
+    hate = np.asarray(hate, dtype=np.float64)
+    quality = metrics.text_quality(list(texts), vocab)
+    row: dict[str, Any] = {"toxicity": float(hate.mean()), "change": None, "change_ci": None,
+                           "mean_words": quality.mean_words, "in_vocabulary_share": quality.in_vocabulary_share,
+                           "degenerate_share": quality.degenerate_share,
+                           "rouge1": metrics.rouge(list(texts), list(references), seed=seed).scores["rouge1"],
+                           "kl": float(np.mean(kl)) if kl is not None else 0.0, "seconds": seconds}
+    if hate_before is not None:
+        change = toxicity.paired_bootstrap(hate_before, hate, seed=seed)
+        row["change"], row["change_ci"] = change["mean_difference"], change["ci"]
+    return row
+
+
+def comparison_table(rows: dict[str, dict[str, Any]]) -> "Any":
+    """The rows of ``method_summary`` as a DataFrame, one row per method, with the toxicity change's CI as two
+    columns and the length ratio to the first row (the summaries before training)."""
+    import pandas as pd
+
+    first_words = float(next(iter(rows.values()))["mean_words"])
+    records = []
+    for name, row in rows.items():
+        low, high = row.get("change_ci") or (None, None)
+        records.append({"method": name, "toxicity": row["toxicity"], "change": row.get("change"), "ci_low": low,
+                        "ci_high": high, "mean_words": row["mean_words"],
+                        "length_ratio": float(row["mean_words"]) / first_words if first_words else None,
+                        "in_vocabulary_share": row["in_vocabulary_share"], "degenerate_share": row["degenerate_share"],
+                        "rouge1": row["rouge1"], "kl": row["kl"], "seconds": row.get("seconds")})
+    return pd.DataFrame(records).set_index("method")

@@ -93,7 +93,7 @@ def _lab2_headline(results: Mapping[str, Any]) -> dict[str, Any]:
 
 def _lab3_headline(results: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
-    for key in ("toxicity_before", "toxicity_after"):
+    for key in ("toxicity_before", "toxicity_after", "toxicity_after_dpo"):
         v = results.get(key, {}).get("mean") if isinstance(results.get(key), dict) else None
         if isinstance(v, (int, float)):
             out[key.replace("_", " ")] = round(v, 4)
@@ -110,7 +110,7 @@ def _builtin() -> dict[str, Lab]:
         Lab("lab2", labs_dir / "lab2_fine_tuning.ipynb", "Fine-tune a summarizer: full fine-tuning vs LoRA",
             RUBRIC_DIR / "lab2.yaml", settings=("fine_tuning",), splits=("train", "test"), headline=_lab2_headline),
         Lab("lab3", labs_dir / "lab3_ppo_detox.ipynb", "Fine-tune a summarizer to be less toxic with PPO",
-            RUBRIC_DIR / "lab3.yaml", settings=("ppo", "detox"), splits=("train",), headline=_lab3_headline),
+            RUBRIC_DIR / "lab3.yaml", settings=("ppo", "detox", "dpo"), splits=("train",), headline=_lab3_headline),
     ]
     return {lab.id: lab for lab in entries}
 

@@ -183,3 +183,38 @@ def detox_tradeoff(before: dict[str, float], after: dict[str, float], *,
         ax.set_ylim(0, max(values) * 1.25 or 1.0)
     fig.suptitle(title)
     return fig
+
+
+def ppo_vs_dpo(rows: dict[str, dict[str, float]], *,
+               title: str = "PPO vs DPO on the same held-out prompts") -> "Figure":
+    """One panel per measure, one bar per method (the summaries before training first): mean P(hate) with
+    the 95% paired-bootstrap interval of the change from before as whiskers, words per summary, ROUGE-1
+    against the references, KL to the reference (nats per summary) and wall time (seconds; none before).
+
+    ``rows`` maps a method to ``labkit.dpo.method_summary``'s dict (keys ``toxicity``, ``change_ci``,
+    ``mean_words``, ``rouge1``, ``kl``, ``seconds``): the recorded ``ppo_vs_dpo``."""
+    import numpy as np
+
+    panels = [("toxicity", "mean P(hate)"), ("mean_words", "words per summary"), ("rouge1", "ROUGE-1 vs reference"),
+              ("kl", "KL to reference (nats / summary)"), ("seconds", "wall time (s)")]
+    names = list(rows)
+    colors = ["#888888", "#2a7ab0", "#e08a1e", "#5a9e4b"][: len(names)] or None
+    fig = _new_figure(12.0, 3.4)
+    first = rows[names[0]]
+    for k, (key, label) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        values = [float(rows[n][key]) if rows[n].get(key) is not None else 0.0 for n in names]
+        yerr = None
+        if key == "toxicity":
+            lows, highs = [], []
+            for n, v in zip(names, values):
+                ci = rows[n].get("change_ci")
+                lows.append(max(v - (float(first[key]) + ci[0]), 0.0) if ci else 0.0)
+                highs.append(max(float(first[key]) + ci[1] - v, 0.0) if ci else 0.0)
+            yerr = np.vstack([lows, highs])
+        bars = ax.bar(names, values, yerr=yerr, capsize=3, color=colors)
+        ax.bar_label(bars, fmt="%.3g")
+        ax.set_ylabel(label)
+        ax.set_ylim(0, max(values) * 1.3 or 1.0)
+    fig.suptitle(title)
+    return fig

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -471,7 +472,8 @@ def ppo_step(
 ) -> dict[str, float]:
     """One PPO iteration on a batch of ``config.batch_size`` prompts drawn from
     ``prompts``: rollout, rewards with KL penalty, GAE, update, KL controller.
-    Appends and returns the step's log entry."""
+    Appends and returns the step's log entry (``seconds``: the step's wall time)."""
+    started = time.perf_counter()
     index = state.rng.choice(len(prompts), size=config.batch_size, replace=len(prompts) < config.batch_size)
     max_new = sample_new_tokens(state.rng, config.min_new_tokens, config.max_new_tokens)
     batch = rollout(policy, tokenizer, [prompts[i] for i in index], reward_fn, max_new_tokens=max_new,
@@ -489,7 +491,8 @@ def ppo_step(
     entry = {"step": state.step, "reward_mean": float(batch["scores"].mean()),
              "reward_std": float(batch["scores"].std()) if len(batch["scores"]) > 1 else 0.0,
              "kl": kl_per_response, "beta": beta, **losses,
-             "response_tokens": float(mask.sum(dim=1).mean())}
+             "response_tokens": float(mask.sum(dim=1).mean()),
+             "seconds": time.perf_counter() - started}
     state.log.append(entry)
     return entry
 

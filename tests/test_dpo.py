@@ -90,6 +90,13 @@ def test_build_pairs_drops_ties_and_identical_texts():
     assert [(p.prompt, p.chosen, p.rejected) for p in pairs] == [("partial tie", "u", "w"), ("fine", "good", "bad")]
 
 
+def test_build_pairs_drops_near_ties_below_the_margin():
+    prompts, texts = ["near", "clear"], [["a", "b"], ["c", "d"]]
+    scores = [[3.52, 3.50], [3.5, -3.4]]
+    assert len(dpo.build_pairs(prompts, texts, scores)) == 2
+    assert [p.prompt for p in dpo.build_pairs(prompts, texts, scores, min_margin=1.0)] == ["clear"]
+
+
 def test_build_pairs_reports_mismatched_inputs():
     with pytest.raises(LabkitError, match="one list of candidates and of scores per prompt"):
         dpo.build_pairs(["p"], [["a", "b"], ["c", "d"]], [[1, 2]])
@@ -217,3 +224,61 @@ def test_config_from_settings_and_its_errors():
         dpo.DPOConfig.from_settings(DPOSettings(), dpo_beta=0.0)
     with pytest.raises(LabkitError, match="at least one preference pair"):
         dpo.train(tiny_policy(), TOK, [], small_config(), progress=False)
+
+
+# ----------------------------------------------------------------------------- PPO vs DPO table
+
+
+def test_method_summary_and_comparison_table():
+    import pandas as pd
+
+    refs = ["#Person1# and #Person2# talk about the weather.", "#Person2# buys a red bike."]
+    vocab = {"#person1#", "and", "#person2#", "talk", "about", "the", "weather", "buys", "a", "red", "bike"}
+    before = dpo.method_summary(refs, [0.9, 0.1], refs, vocab)
+    after = dpo.method_summary(["#Person1# talks.", "#Person2# buys a bike."], [0.2, 0.0], refs, vocab,
+                               hate_before=[0.9, 0.1], kl=[1.0, 3.0], seconds=12.5)
+    assert before["rouge1"] == pytest.approx(1.0) and before["change"] is None and before["kl"] == 0.0
+    assert after["toxicity"] == pytest.approx(0.1) and after["change"] == pytest.approx(-0.4)
+    assert after["change_ci"] == [pytest.approx(-0.7), pytest.approx(-0.1)]  # two prompts: the interval is their range
+    assert after["kl"] == 2.0 and after["seconds"] == 12.5 and after["in_vocabulary_share"] == pytest.approx(5 / 6)  # "talks" is not in vocab
+    table = dpo.comparison_table({"before": before, "DPO": after})
+    assert list(table.index) == ["before", "DPO"]
+    assert table.loc["DPO", "length_ratio"] == pytest.approx((2 + 4) / (7 + 5))
+    assert table.loc["DPO", "ci_low"] == pytest.approx(-0.7) and pd.isna(table.loc["before", "ci_low"])
+
+
+# ----------------------------------------------------------------------------- lab 3's DPO checks
+
+
+def test_lab3_dpo_checks_recompute_from_the_artifacts(tmp_path, fixtures_manifest):
+    import pandas as pd
+
+    from labkit import models, toxicity
+    from labkit.rubrics import CHECKS, VERIFIERS, import_builtin_checks
+    from labkit.rubrics.checks import GradeContext
+
+    import_builtin_checks()
+    before = ["#Person1# asks #Person2# for help with the report. #Person2# calls #Person1# a fool.",
+              "#Person1# and #Person2# talk about the weekend and agree to meet at the station at 5 pm."]
+    after = ["#Person1# asks #Person2# for help with the report.",
+             "#Person1# and #Person2# talk about the weekend and agree to meet at 5 pm."]
+    pd.DataFrame({"id": ["a", "b"], "summary_before": before, "summary_after": after, "hate_before": [0, 0],
+                  "hate_after": [0, 0], "summary_after_dpo": after, "hate_after_dpo": [0, 0]}).to_csv(
+        tmp_path / "toxicity_eval.csv", index=False)
+    pd.DataFrame({"chosen": ["short one", "a b c d"], "rejected": ["a longer one here", "a b"]}).to_csv(
+        tmp_path / "dpo_pairs.csv", index=False)
+    clf, tok = models.load_toxicity_classifier("offline", "cpu")
+    honest = {"toxicity_after_dpo": toxicity.summarize(toxicity.hate_probabilities(after, clf, tok))}
+
+    def ctx(results):
+        return GradeContext(lab="lab3", status="ok", results=results, artifacts=tmp_path, params={"seed": 42})
+
+    assert CHECKS["lab3_dpo_toxicity_recomputed"](ctx(honest)).fraction == 1
+    forged = CHECKS["lab3_dpo_toxicity_recomputed"](ctx({"toxicity_after_dpo": {"mean": 0.5}}))
+    assert forged.fraction == 0 and forged.forged
+    assert CHECKS["lab3_dpo_detoxified"](ctx(honest)).passed  # the insult is gone after DPO
+    kept = CHECKS["lab3_dpo_kept_summaries"](ctx(honest))
+    assert kept.passed and "length after DPO 73% of before" in kept.detail  # 22 words of 30
+    assert not CHECKS["lab3_dpo_kept_summaries"](ctx(honest), min_length_ratio=0.8).passed
+    assert VERIFIERS["lab3_dpo_chosen_shorter_share"](ctx(honest), 0.5).fraction == 1  # recounted from the texts
+    assert VERIFIERS["lab3_dpo_chosen_shorter_share"](ctx(honest), 1.0).fraction == 0

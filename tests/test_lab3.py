@@ -13,9 +13,11 @@ from labkit.config import repo_root
 
 NOTEBOOK = repo_root() / "labs" / "lab3_ppo_detox.ipynb"
 RECORDS = ("toxicity_before", "toxicity_after", "ppo_log", "trainable_params", "kl_final", "toxicity_change",
-           "exercise_1", "exercise_2", "exercise_3")
+           "dpo_log", "toxicity_after_dpo", "toxicity_change_dpo", "ppo_vs_dpo",
+           "exercise_1", "exercise_2", "exercise_3", "exercise_4")
 PARAMETERS = ("profile", "ppo_steps", "batch_size", "mini_batch_size", "ppo_epochs", "learning_rate", "init_kl_coef",
-              "target_kl", "adaptive_kl", "min_new_tokens", "max_new_tokens", "temperature", "lam", "n_eval", "seed", "output_dir")
+              "target_kl", "adaptive_kl", "min_new_tokens", "max_new_tokens", "temperature", "lam", "n_eval", "dpo_steps", "dpo_beta", "dpo_learning_rate", "dpo_batch_size",
+              "dpo_prompts", "dpo_samples_per_prompt", "seed", "output_dir")
 
 
 def run_lab(tmp_path: Path, **parameters) -> tuple[dict, Path]:
@@ -32,7 +34,7 @@ def test_notebook_is_committed_clean_with_stable_ids_and_parameters():
     nbformat.validate(nb)
     ids = [cell.id for cell in nb.cells]
     assert len(set(ids)) == len(ids) and all(i.startswith("lab3-") for i in ids)
-    assert {"lab3-ex1", "lab3-ex2", "lab3-ex3"} <= set(ids)
+    assert {"lab3-ex1", "lab3-ex2", "lab3-ex3", "lab3-ex4"} <= set(ids)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
     for name in PARAMETERS:
@@ -40,16 +42,17 @@ def test_notebook_is_committed_clean_with_stable_ids_and_parameters():
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert not cell.outputs and cell.execution_count is None, cell.id
-    for k in (1, 2, 3):
+    for k in (1, 2, 3, 4):
         src = next(c.source for c in nb.cells if c.id == f"lab3-ex{k}")
         region_end = src.index("### END SOLUTION")
         assert "### BEGIN SOLUTION" in src and src.index(f'labkit.record("exercise_{k}"') > region_end
 
 
 def test_lab_runs_and_writes_the_graded_records(tmp_path, fixtures_manifest):
-    # A short run (3 steps, 16 prompts): the wiring, not the bar.
+    # A short run (3 PPO steps, 2 DPO steps, 16 prompts): the wiring, not the bar.
     results, out = run_lab(tmp_path, ppo_steps=3, batch_size=8, mini_batch_size=4, n_eval=16,
-                           min_new_tokens=8, max_new_tokens=12)
+                           min_new_tokens=8, max_new_tokens=12, dpo_steps=2, dpo_prompts=8, dpo_samples_per_prompt=2,
+                           dpo_batch_size=4)
     for name in RECORDS:
         assert name in results, name
     assert [e["step"] for e in results["ppo_log"]] == [1, 2, 3]
@@ -57,15 +60,24 @@ def test_lab_runs_and_writes_the_graded_records(tmp_path, fixtures_manifest):
         assert key in results["ppo_log"][0]
     assert results["ppo_log"][0]["kl"] == pytest.approx(0.0, abs=1e-4)  # policy == reference at step 0
     assert results["kl_final"] == results["ppo_log"][-1]["kl"]
-    for name in ("toxicity_before", "toxicity_after"):
+    for name in ("toxicity_before", "toxicity_after", "toxicity_after_dpo"):
         assert set(results[name]) == {"mean", "std", "share_above_0_5", "n"} and results[name]["n"] == 16
     assert results["trainable_params"]["trainable"] == results["trainable_params"]["lora"] + results["trainable_params"]["value_head"]
     table = pd.read_csv(out / "toxicity_eval.csv")
-    assert list(table.columns) == ["id", "summary_before", "summary_after", "hate_before", "hate_after"]
+    assert list(table.columns) == ["id", "summary_before", "summary_after", "hate_before", "hate_after",
+                                   "summary_after_dpo", "hate_after_dpo"]
+    assert table.hate_after_dpo.mean() == pytest.approx(results["toxicity_after_dpo"]["mean"], rel=1e-5)
+    assert [e["step"] for e in results["dpo_log"]] == [1, 2]
+    assert results["dpo_log"][0]["loss"] == pytest.approx(0.6931, abs=1e-3)  # policy == reference at DPO's start
+    assert results["toxicity_change_dpo"]["n"] == 16 and len(results["toxicity_change_dpo"]["ci"]) == 2
+    assert set(results["ppo_vs_dpo"]) == {"before", "PPO", "DPO"}
+    assert results["ppo_vs_dpo"]["DPO"]["kl"] >= 0 and results["ppo_vs_dpo"]["PPO"]["seconds"] > 0
+    assert results["settings"]["dpo_steps"] == 2 and results["settings"]["dpo_prompts"] == 8
     assert table.hate_before.mean() == pytest.approx(results["toxicity_before"]["mean"], rel=1e-5)
     assert table.hate_after.mean() == pytest.approx(results["toxicity_after"]["mean"], rel=1e-5)
     for name in ("adapter_model.safetensors", "adapter_config.json", "value_head.safetensors"):
         assert (out / "ppo_adapter" / name).is_file(), name
+    assert (out / "dpo_adapter" / "adapter_model.safetensors").is_file()
     # The exercises' reference answers agree with the artifacts they are graded against.
     best = max(results["ppo_log"], key=lambda e: e["reward_mean"])["step"]
     assert results["exercise_1"] == best
@@ -73,6 +85,9 @@ def test_lab_runs_and_writes_the_graded_records(tmp_path, fixtures_manifest):
     assert results["exercise_2"] == pytest.approx(100 * (before - after) / before, rel=1e-5)
     flipped = ((table.hate_before > 0.5) & (table.hate_after <= 0.5)).mean()
     assert results["exercise_3"] == pytest.approx(flipped, abs=1e-9)
+    pairs = pd.read_csv(out / "dpo_pairs.csv", keep_default_na=False)
+    shorter = (pairs.chosen.str.split().str.len() < pairs.rejected.str.split().str.len()).mean()
+    assert 0 < len(pairs) <= 8 and results["exercise_4"] == pytest.approx(shorter, abs=1e-9)
 
 
 @pytest.mark.slow
@@ -90,3 +105,7 @@ def test_default_lab_lowers_toxicity_beyond_noise_with_bounded_kl(tmp_path, fixt
     assert q["before"]["rouge1"] >= 0.25, q
     assert q["after"]["rouge1"] >= q["before"]["rouge1"] - 0.03, q  # the summaries stayed summaries
     assert min(q["before"]["in_vocabulary_share"], q["after"]["in_vocabulary_share"]) >= 0.95, q
+    # DPO, from the same start on the same prompts: beyond noise, and its summaries stay summaries.
+    assert results["toxicity_change_dpo"]["beyond_noise"] and results["toxicity_change_dpo"]["ci"][1] < 0
+    dpo_row = results["ppo_vs_dpo"]["DPO"]
+    assert dpo_row["mean_words"] >= 0.7 * q["before"]["mean_words"] and dpo_row["in_vocabulary_share"] >= 0.95, dpo_row

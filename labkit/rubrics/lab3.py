@@ -1,5 +1,5 @@
-"""Lab 3's rubric checks (PPO detoxification): toxicity rescored by the grader, the saved PPO adapter re-run on
-hidden rude dialogues, the exercises.
+"""Lab 3's rubric checks (PPO and DPO detoxification): toxicity rescored by the grader, the saved PPO and DPO
+adapters re-run on hidden rude dialogues, DPO's summaries still summaries, the exercises.
 """
 from __future__ import annotations
 
@@ -57,17 +57,18 @@ def lab3_detoxified(ctx: GradeContext) -> Outcome:
 
 @check("lab3_adapter_regenerates")
 def lab3_adapter_regenerates(ctx: GradeContext, n_hidden: int = 16, max_new_tokens: int = 32, margin: float = 0.0,
-                             seed: int = 0) -> Outcome:
-    """Rebuild the PPO policy (LoRA summarizer merged + the saved ppo_adapter), sample summaries of hidden rude
-    dialogues with the same seed with and without the adapter: the adapter's must be less toxic."""
+                             seed: int = 0, adapter: str = "ppo_adapter") -> Outcome:
+    """Rebuild the policy (LoRA summarizer merged + the saved ``adapter``: PPO's, or DPO's ``dpo_adapter``),
+    sample summaries of hidden rude dialogues with the same seed with and without the adapter: the adapter's
+    must be less toxic."""
     import torch
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     from labkit import finetune, models, ppo, prompts
-    adir = ctx.artifacts / "ppo_adapter"
+    adir = ctx.artifacts / adapter
     if not (adir / "adapter_model.safetensors").is_file():
-        return Outcome.fail("ppo_adapter/adapter_model.safetensors was not saved")
+        return Outcome.fail(f"{adapter}/adapter_model.safetensors was not saved")
     prof = grader_profile(ctx)
     summarizer = finetune.lora_summarizer(prof, seed=0, device=torch.device("cpu"), progress=False)
     policy = ppo.policy_from_summarizer(summarizer, prof.lora, seed=0)
@@ -134,3 +135,71 @@ def lab3_share_detoxified(ctx: GradeContext, answer: Any, abs_tol: float = 0.012
     before, after = _lab3_hate_columns(ctx)
     share = float(((before > 0.5) & (after <= 0.5)).mean())
     return close_answer(answer, share, rel_tol=0, abs_tol=abs_tol, what="the share of summaries detoxified")
+
+
+# ---------------------------------------------------------------- DPO
+
+
+def _dpo_hate(ctx: GradeContext) -> tuple[Any, Any, Any]:
+    """(before, after DPO) P(hate) of toxicity_eval.csv's summaries, rescored by the grader, and the table."""
+    if "lab3_dpo_hate" not in ctx.cache:
+        df = read_csv(ctx, "toxicity_eval.csv", ["id", "summary_before", "summary_after_dpo"])
+        ctx.cache["lab3_dpo_hate"] = (_hate(ctx, list(df["summary_before"])), _hate(ctx, list(df["summary_after_dpo"])), df)
+    return ctx.cache["lab3_dpo_hate"]
+
+
+@check("lab3_dpo_toxicity_recomputed")
+def lab3_dpo_toxicity_recomputed(ctx: GradeContext, tolerance: float = 0.01) -> Outcome:
+    """Recorded mean toxicity after DPO equals the classifier's scores of toxicity_eval.csv's summary_after_dpo."""
+    try:
+        _, after, _ = _dpo_hate(ctx)
+    except (FileNotFoundError, ValueError) as err:
+        return Outcome.fail(str(err))
+    theirs = number(lookup(ctx.results, "toxicity_after_dpo.mean"))
+    if close(theirs, float(after.mean()), tolerance):
+        return Outcome.ok(f"after DPO {after.mean():.3f}")
+    return Outcome(0.0, f"toxicity_after_dpo recorded {theirs}, recomputed {float(after.mean()):.4f}", forged=True)
+
+
+@check("lab3_dpo_detoxified")
+def lab3_dpo_detoxified(ctx: GradeContext) -> Outcome:
+    """Recomputed mean toxicity after DPO is lower than before (the same summaries before as PPO's)."""
+    try:
+        before, after, _ = _dpo_hate(ctx)
+    except (FileNotFoundError, ValueError) as err:
+        return Outcome.fail(str(err))
+    detail = f"{before.mean():.3f} → {after.mean():.3f}"
+    return Outcome.ok(detail) if after.mean() < before.mean() else Outcome.fail(detail)
+
+
+@check("lab3_dpo_kept_summaries")
+def lab3_dpo_kept_summaries(ctx: GradeContext, min_length_ratio: float = 0.7, min_in_vocabulary: float = 0.95) -> Outcome:
+    """DPO's summaries are still summaries: their total words at least ``min_length_ratio`` of the summaries'
+    before, and at least ``min_in_vocabulary`` of their words found in the dataset (from toxicity_eval.csv)."""
+    from labkit.data import load_dialogsum
+    from labkit.metrics import dataset_vocabulary, text_quality
+    try:
+        df = read_csv(ctx, "toxicity_eval.csv", ["id", "summary_before", "summary_after_dpo"])
+    except (FileNotFoundError, ValueError) as err:
+        return Outcome.fail(str(err))
+    if "lab3_vocab" not in ctx.cache:
+        ctx.cache["lab3_vocab"] = dataset_vocabulary(load_dialogsum(grader_profile(ctx)))
+    before = sum(len(str(t).split()) for t in df["summary_before"])
+    after = sum(len(str(t).split()) for t in df["summary_after_dpo"])
+    ratio = after / max(before, 1)
+    vocab_share = text_quality([str(t) for t in df["summary_after_dpo"]], ctx.cache["lab3_vocab"]).in_vocabulary_share
+    detail = f"length after DPO {ratio:.0%} of before, {vocab_share:.1%} of its words in the data"
+    ok = ratio >= min_length_ratio and vocab_share >= min_in_vocabulary
+    return Outcome.ok(detail) if ok else Outcome.fail(detail)
+
+
+@verifier("lab3_dpo_chosen_shorter_share")
+def lab3_dpo_chosen_shorter_share(ctx: GradeContext, answer: Any, abs_tol: float = 1e-6) -> Outcome:
+    """Share of DPO's pairs whose chosen summary has fewer words than the rejected one, recounted by the grader
+    from the texts in dpo_pairs.csv."""
+    df = read_csv(ctx, "dpo_pairs.csv", ["chosen", "rejected"])
+    if not len(df):
+        return Outcome.fail("dpo_pairs.csv has no pairs")
+    shorter = [len(str(c).split()) < len(str(r).split()) for c, r in zip(df["chosen"], df["rejected"])]
+    return close_answer(answer, sum(shorter) / len(shorter), rel_tol=0, abs_tol=abs_tol,
+                        what="the share of pairs whose chosen summary is the shorter")
