@@ -1,16 +1,18 @@
-"""Full fine-tuning and LoRA (peft) through one training loop, with parameter
-counts, the course's memory rule of thumb, measured peak memory and time per
-step, checkpoints every N steps and exact resume.
+"""Full fine-tuning and the PEFT methods (LoRA, prompt tuning, QLoRA where it runs) through one training loop,
+with parameter counts, the course's memory rule of thumb, measured peak memory and time per step, checkpoints
+every N steps and exact resume.
 
-One code path for both methods
+One code path for every method
 ------------------------------
-``make_full_model(base)`` and ``make_lora_model(base, lora)`` each return a
-*new* model (the base is deep-copied first, so the original, the fully
-fine-tuned and the LoRA model stay three distinct models; the course's
-``get_peft_model(original_model, ...)`` silently turned its baseline into the
-adapter model). ``train(model, ...)`` then trains whatever parameters have
+``make_full_model(base)``, ``make_lora_model(base, lora)`` and
+``make_prompt_tuning_model(base, n, ...)`` each return a *new* model (the base
+is deep-copied first, so the original and each tuned model stay distinct
+models; the course's ``get_peft_model(original_model, ...)`` silently turned its
+baseline into the adapter model); ``make_qlora_model(profile, lora, ...)`` loads
+a fresh 4-bit base. ``train(model, ...)`` then trains whatever parameters have
 ``requires_grad`` -- every weight for full fine-tuning, only the adapter for
-LoRA. Nothing else differs between the two methods.
+LoRA and QLoRA, only the soft prompt for prompt tuning. Nothing else differs
+between the methods.
 
 Why a compact loop and not ``Seq2SeqTrainer``
 ---------------------------------------------
@@ -62,11 +64,13 @@ from labkit.training import checkpoint, lora_config
 from labkit.training.batching import bucketed_batches, collate  # noqa: F401  (part of finetune's API)
 from labkit.training.checkpoint import directory_size_mb
 from labkit.training.memory import MemoryEstimate, PeakMeter, TensorMemoryTracker, estimate_memory
+from labkit.training.qlora import QloraSupport, footprint_mb, qlora_support
 
-__all__ = ["MemoryEstimate", "TensorMemoryTracker", "TrainConfig", "TrainResult", "bucketed_batches", "collate",
-           "costs_table", "directory_size_mb", "estimate_memory", "list_checkpoints", "lora_summarizer",
-           "lora_train_config", "make_full_model", "make_lora_model", "rouge_improvements", "tokenize_for_training",
-           "train"]
+__all__ = ["MemoryEstimate", "QloraSupport", "TensorMemoryTracker", "TrainConfig", "TrainResult", "bucketed_batches",
+           "collate", "costs_table", "directory_size_mb", "estimate_memory", "footprint_mb", "list_checkpoints",
+           "lora_summarizer", "lora_train_config", "make_full_model", "make_lora_model", "make_prompt_tuning_model",
+           "make_qlora_model", "prompt_tuning_verdict", "qlora_support", "rouge_improvements", "share_of_gain",
+           "tokenize_for_training", "train"]
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -77,6 +81,8 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 CHECKPOINT_PREFIX = "step-"
+# The soft prompt starts as the embeddings of the summarize instruction (the first line of labs 2 and 3's prompt).
+PROMPT_INIT_TEXT = "Summarize the following conversation."
 LORA_RECIPE_VERSION = "1"
 
 
@@ -107,6 +113,45 @@ def make_lora_model(base_model: "PreTrainedModel", lora: LoraSettings, *, seed: 
         torch.manual_seed(seed)
     # peft injects layers in place: it must only ever see a copy.
     return get_peft_model(copy.deepcopy(base_model), config)
+
+
+def make_prompt_tuning_model(base_model: "PreTrainedModel", num_virtual_tokens: int, *,
+                             init_text: str | None, tokenizer_path: str | os.PathLike[str] | None,
+                             seed: int | None = None) -> "PeftModel":
+    """A prompt-tuning model (peft ``PromptTuningConfig``, task SEQ_2_SEQ_LM) on a deep copy of ``base_model``:
+    every weight of the model is frozen and only the soft prompt, ``num_virtual_tokens`` vectors for the encoder
+    and as many for the decoder (peft's layout), is trainable. ``init_text`` (the summarize instruction in the lab)
+    initialises the vectors from its tokens' embeddings, tokenized by the tokenizer at ``tokenizer_path``; None
+    draws them at random (with ``seed``). See :mod:`labkit.training.prompt_tuning`.
+    """
+    import torch
+    from peft import get_peft_model
+
+    from labkit.training.prompt_tuning import prompt_tuning_config
+
+    config = prompt_tuning_config(num_virtual_tokens, init_text, None if tokenizer_path is None else str(tokenizer_path),
+                                  base_model)
+    if seed is not None:
+        torch.manual_seed(seed)
+    return get_peft_model(copy.deepcopy(base_model), config)
+
+
+def make_qlora_model(profile: Profile | str, lora: LoraSettings, *, device: "torch.device | str",
+                     seed: int | None = None) -> "PeftModel":
+    """QLoRA: the course's LoRA (``lora``) on a *fresh* load of the profile's summarizer with its linear layers
+    in 4-bit NF4, double quantization and bf16 compute (:func:`labkit.training.qlora.load_4bit_seq2seq`). Check
+    :func:`qlora_support` first; train the model before generating with it (bitsandbytes' CPU trap, see
+    :mod:`labkit.training.qlora`)."""
+    import torch
+    from peft import get_peft_model
+
+    from labkit.training.qlora import load_4bit_seq2seq
+
+    base = load_4bit_seq2seq(profile, device)
+    config = lora_config(lora, base)
+    if seed is not None:
+        torch.manual_seed(seed)
+    return get_peft_model(base, config)
 
 
 # ---------------------------------------------------------------- data
@@ -519,18 +564,81 @@ def rouge_improvements(rouge: dict[str, dict[str, dict[str, Any]]], baseline: st
     return out
 
 
-def costs_table(runs: dict[str, TrainResult], checkpoint_mb: dict[str, float]) -> "Any":
+def costs_table(runs: dict[str, TrainResult], checkpoint_mb: dict[str, float],
+                weights_mb: dict[str, float] | None = None) -> "Any":
     """A pandas DataFrame, one row per method: trainable share, measured peak
-    memory next to the rule-of-thumb estimate, seconds per step, checkpoint size."""
+    memory next to the rule-of-thumb estimate, seconds per step, checkpoint size.
+
+    ``weights_mb`` gives a method's measured weight memory where the rule's 4 bytes per parameter does not
+    hold (QLoRA's 4-bit base: :func:`footprint_mb`); its estimate is then those weights plus the rule's 20
+    bytes per trainable parameter."""
     import pandas as pd
 
     rows = {}
     for name, run in runs.items():
         est = estimate_memory(run.params)
+        weights, training = est.weights_mb, est.training_mb
+        if weights_mb and name in weights_mb:
+            weights = weights_mb[name]
+            training = weights + est.training_mb - est.weights_mb
         rows[name] = {
             "trainable": run.params.trainable, "total": run.params.total, "percent": round(run.params.percent, 2),
-            "peak_memory_mb": run.peak_memory_mb, "estimate_mb": est.training_mb,
-            "weights_mb": est.weights_mb, "seconds_per_step": run.seconds_per_step,
+            "peak_memory_mb": run.peak_memory_mb, "estimate_mb": training,
+            "weights_mb": weights, "seconds_per_step": run.seconds_per_step,
             "checkpoint_mb": checkpoint_mb.get(name),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def share_of_gain(rouge: dict[str, dict[str, Any]], method: str, *, reference: str = "full_ft",
+                  baseline: str = "original", metric: str = "rouge1") -> float:
+    """How much of ``reference``'s gain over ``baseline`` ``method`` got: (method - baseline) / (reference -
+    baseline) of the mean ``metric`` (1.0: all of full fine-tuning's gain; 0: none; below 0: worse than the
+    baseline). ``rouge`` maps model → ``RougeResult.as_dict()`` (or {metric: mean})."""
+    missing = [m for m in (method, reference, baseline) if m not in rouge]
+    if missing:
+        raise LabkitError(f"share_of_gain: no ROUGE for {missing} among {sorted(rouge)}; evaluate those models first.")
+
+    def mean(model: str) -> float:
+        value = rouge[model][metric]
+        return float(value["mean"] if isinstance(value, dict) else value)
+
+    gain = mean(reference) - mean(baseline)
+    if gain == 0:
+        raise LabkitError(f"share_of_gain: {reference} scored exactly what {baseline} did ({metric}), so a share of "
+                          "its gain means nothing; train it (more steps, another learning rate) first.")
+    return (mean(method) - mean(baseline)) / gain
+
+
+def prompt_tuning_verdict(share: float, percent_trained: float,
+                          vs_hard_prompt: tuple[float, float, float] | None = None) -> str:
+    """What a measured share of full fine-tuning's gain (:func:`share_of_gain`) says about scale, in the terms of
+    Lester et al. 2021 (soft prompts catch up with full fine-tuning only for very large models, ~10B parameters),
+    whichever way the number came out. ``vs_hard_prompt``: the soft prompt's mean ROUGE-1 minus a hand-written
+    prompt's on the same dialogues, with the paired 95% CI of that difference (mean, low, high)."""
+    head = f"Prompt tuning trained {percent_trained:.2f}% of the parameters and got {share:.0%} of full fine-tuning's gain."
+    if share >= 0.8:
+        text = head + (" That is most of it, on a tiny model, where Lester et al. needed ~10B parameters. The reason "
+                       "is theirs, though: a soft prompt can only select what the frozen model already does, and "
+                       "this stand-in was pre-trained on this very task (see 'The offline stand-in'), the way a very "
+                       "large model has the skill from pre-training. At flan-t5-base's 250M, Lester et al. measured "
+                       "a clear gap.")
+    elif share >= 0.4:
+        text = head + (" Part of it: far below ~10B parameters, where Lester et al. saw soft prompts catch up, the "
+                       "frozen model knows too little for a prompt to steer, and full fine-tuning or LoRA, which "
+                       "change the weights, stay ahead.")
+    else:
+        text = head + (" Little of it: as Lester et al. found for small models, a soft prompt cannot make a small "
+                       "frozen model do what it does not already know; only changing the weights (full "
+                       "fine-tuning, LoRA) teaches it the task.")
+    if vs_hard_prompt is None:
+        return text
+    diff, low, high = vs_hard_prompt
+    ci = f"ROUGE-1 {diff:+.3f}, paired 95% CI [{low:+.3f}, {high:+.3f}]"
+    if low > 0:
+        return text + f" It also beat the hand-written prompt the model was pre-trained with ({ci}): it found more than a template."
+    if high < 0:
+        return text + (f" Yet it scored below the hand-written prompt the model was pre-trained with ({ci}): "
+                       "gradient descent did not even find what a good template gives.")
+    return text + (f" And it did no better than the hand-written prompt the model was pre-trained with ({ci}): what "
+                   "the soft prompt found is, in effect, that template's switch; the skill was in the frozen weights.")

@@ -170,6 +170,12 @@ def _encoder_chunks(lengths: Sequence[int], token_budget: int, max_padding: floa
     return chunks
 
 
+def _prompt_learning(model: Any) -> bool:
+    """Whether ``model`` is a peft model with a prompt-learning adapter (prompt tuning, p-tuning, prefix tuning)."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(getattr(config, "is_prompt_learning", False))
+
+
 def _generate_batch(runner: Any, tokenizer: Any, rows: list[list[int]], gen_config: Any, device: Any) -> Any:
     """``runner.generate`` on one batch of token-id rows (sorted longest first)."""
     import torch
@@ -182,8 +188,9 @@ def _generate_batch(runner: Any, tokenizer: Any, rows: list[list[int]], gen_conf
         input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
         mask[i, : len(row)] = 1
     input_ids, mask = input_ids.to(device), mask.to(device)
-    if not (getattr(runner.config, "is_encoder_decoder", False) and device.type == "cpu"):
-        # A GPU pads for free, and decoder-only models have no separate encoder.
+    if not (getattr(runner.config, "is_encoder_decoder", False) and device.type == "cpu") or _prompt_learning(runner):
+        # A GPU pads for free, and decoder-only models have no separate encoder; a soft prompt (peft prompt
+        # tuning) is put before the input inside peft's generate, which must see input_ids.
         return runner.generate(input_ids=input_ids, attention_mask=mask, generation_config=gen_config)
     from transformers.modeling_outputs import BaseModelOutput
 

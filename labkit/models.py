@@ -164,16 +164,18 @@ class ParamCount:
 
 
 def count_parameters(model: "torch.nn.Module") -> ParamCount:
-    """Count unique parameters (tied weights once), trainable and all."""
+    """Count unique parameters (tied weights once), trainable and all. A bitsandbytes 4-bit weight
+    (``Params4bit``, QLoRA's base) counts the weights it packs, two per byte of storage, as peft does."""
     seen: set[int] = set()
     trainable = total = 0
     for param in model.parameters():
         if id(param) in seen:
             continue
         seen.add(id(param))
-        total += param.numel()
+        n = param.numel() * (2 * param.element_size() if type(param).__name__ == "Params4bit" else 1)
+        total += n
         if param.requires_grad:
-            trainable += param.numel()
+            trainable += n
     return ParamCount(trainable=trainable, total=total)
 
 

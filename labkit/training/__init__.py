@@ -5,6 +5,9 @@
   renamed into place, so a kill mid-save never leaves half a checkpoint), the
   RNG state they carry, and sizes on disk;
 * :mod:`.lora`: the one validated builder of a peft ``LoraConfig``;
+* :mod:`.prompt_tuning`: the one validated builder of a peft ``PromptTuningConfig``;
+* :mod:`.qlora`: the course notes' 4-bit NF4 config, the 4-bit loader, and the probe
+  that measures whether bitsandbytes' 4-bit layers work on a device;
 * :mod:`.memory`: the course's memory rule of thumb, the live-tensor
   memory tracker and the steady-state peak meter of a training loop.
 """
