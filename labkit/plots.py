@@ -108,7 +108,7 @@ def finetune_costs(costs: dict[str, dict[str, float]]) -> "Figure":
             ax.bar(x + 0.2, [float(costs[m].get("estimate_mb") or 0.0) for m in methods], 0.4, label="rule of thumb")
             ax.legend(fontsize="small")
         else:
-            ax.bar(x, values, 0.6, color=["tab:blue", "tab:orange", "tab:green"][: len(methods)])
+            ax.bar(x, values, 0.6, color=["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"][: len(methods)])
         if key == "checkpoint_mb":
             ax.set_yscale("log")
         ax.set_xticks(x, methods)

@@ -57,6 +57,7 @@ def test_lab_runs_with_the_course_profile_at_full_size(lab_id, course_models, di
     if lab_id == "lab2":
         counts = results["trainable_params"]
         assert (counts["full_ft"]["trainable"], counts["lora"]["trainable"]) == (247_577_856, 3_538_944)
+        assert counts["prompt_tuning"]["trainable"] == 2 * 20 * 768  # 20 virtual tokens for encoder and decoder
         assert results["checkpoint_mb"]["full_ft"] > 900 and results["checkpoint_mb"]["lora"] < 20
     if lab_id == "lab3":
         assert results["trainable_params"]["trainable"] == 3_539_713  # the course's LoRA + value head

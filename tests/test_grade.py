@@ -245,10 +245,12 @@ def test_lab2_checks_recompute_rouge_and_catch_forgery(tmp_path: Path) -> None:
     from labkit.rubrics import CHECKS, VERIFIERS
     test = load_dialogsum(get_profile("offline"))["test"].select(range(12))
     refs = list(test["summary"])
-    preds = {"original": [r.split(".")[0] for r in refs], "full_ft": refs, "lora": [r[: len(r) // 2] for r in refs]}
+    preds = {"original": [r.split(".")[0] for r in refs], "full_ft": refs, "lora": [r[: len(r) // 2] for r in refs],
+             "prompt_tuning": [r[: len(r) // 3] for r in refs]}
     pd.DataFrame({"id": test["id"], "human_baseline_summaries": refs,
                   "original_model_summaries": preds["original"], "instruct_model_summaries": preds["full_ft"],
-                  "peft_model_summaries": preds["lora"]}).to_csv(tmp_path / "summaries.csv", index=False)
+                  "peft_model_summaries": preds["lora"], "prompt_tuning_model_summaries": preds["prompt_tuning"],
+                  }).to_csv(tmp_path / "summaries.csv", index=False)
     honest = {"rouge": {m: rouge(p, refs, n_resamples=50).as_dict() for m, p in preds.items()}}
     ctx = _ctx(tmp_path, "lab2", honest)
     assert CHECKS["lab2_summaries_csv"](ctx).fraction == 1
@@ -258,7 +260,7 @@ def test_lab2_checks_recompute_rouge_and_catch_forgery(tmp_path: Path) -> None:
     assert VERIFIERS["lab2_lora_gain_percent"](ctx, 12.5).fraction == 0
     forged = {"rouge": {**honest["rouge"], "lora": {"rouge1": {"mean": 0.95, "ci": [0.9, 1.0]}}}}
     out = CHECKS["lab2_rouge_recomputed"](_ctx(tmp_path, "lab2", forged))
-    assert out.forged and out.fraction == pytest.approx(2 / 3)
+    assert out.forged and out.fraction == pytest.approx(3 / 4)
     # a CSV whose "human" summaries are not the test split's is caught too
     df = pd.read_csv(tmp_path / "summaries.csv")
     df["human_baseline_summaries"] = df["instruct_model_summaries"].str.upper()
@@ -307,7 +309,7 @@ def test_lab2_adapter_checks_regenerate_and_count(tmp_path: Path, fixtures_manif
     test = data.load_dialogsum(p)["test"].select(range(4))
     made = generate.generate(lora, tok, [prompts.summarize_prompt(d) for d in test["dialogue"]], "greedy", progress=False)
     frame = {"id": test["id"], "human_baseline_summaries": test["summary"], "original_model_summaries": made,
-             "instruct_model_summaries": made, "peft_model_summaries": made}
+             "instruct_model_summaries": made, "peft_model_summaries": made, "prompt_tuning_model_summaries": made}
     pd.DataFrame(frame).to_csv(tmp_path / "summaries.csv", index=False)
     n = models.count_parameters(lora).trainable
     ctx = _ctx(tmp_path, "lab2", {"trainable_params": {"lora": {"trainable": n}}})

@@ -104,7 +104,9 @@ def test_lab_cells_train_with_the_resolved_settings():
 
     lab2 = "\n".join(c.source for c in nbformat.read(labs.get("lab2").notebook, as_version=4).cells)
     for piece in ("learning_rate=learning_rate_full", "learning_rate=learning_rate_lora", "batch_size=batch_size",
-                  "LoraSettings(r=lora_r, alpha=lora_alpha, dropout=lora_dropout", "max_steps=max_steps"):
+                  "LoraSettings(r=lora_r, alpha=lora_alpha, dropout=lora_dropout", "max_steps=max_steps",
+                  "learning_rate=learning_rate_prompt", "max_steps=min(prompt_tuning_steps, max_steps)",
+                  "make_prompt_tuning_model(original_model, virtual_tokens"):
         assert piece in lab2, piece
     lab3 = "\n".join(c.source for c in nbformat.read(labs.get("lab3").notebook, as_version=4).cells)
     assert "PPOConfig.from_settings(ctx.profile.ppo, seed=seed)" in lab3 and "steps=ppo_steps" in lab3

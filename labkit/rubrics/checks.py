@@ -181,7 +181,7 @@ def adapter_param_count(adapter_dir: Path) -> int:
     total = 0
     with safe_open(str(path), framework="pt") as fh:
         for key in fh.keys():
-            if "lora_" in key or "modules_to_save" in key:
+            if "lora_" in key or "modules_to_save" in key or key == "prompt_embeddings":  # LoRA or a soft prompt
                 n = 1
                 for d in fh.get_slice(key).get_shape():
                     n *= d

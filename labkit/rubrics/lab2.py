@@ -1,5 +1,5 @@
-"""Lab 2's rubric checks (full fine-tuning vs LoRA): summaries.csv and ROUGE recomputed, the saved adapter re-run,
-the exercises.
+"""Lab 2's rubric checks (full fine-tuning, LoRA, prompt tuning, QLoRA where it ran): summaries.csv and ROUGE
+recomputed, the saved adapters re-run, the exercises.
 """
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from labkit.rubrics.checks import (
 
 
 _LAB2_COLUMNS = {"original": "original_model_summaries", "full_ft": "instruct_model_summaries",
-                 "lora": "peft_model_summaries"}
+                 "lora": "peft_model_summaries", "prompt_tuning": "prompt_tuning_model_summaries"}
+# Only where QLoRA ran (bitsandbytes' 4-bit works on the learner's device); a run that skipped it loses nothing.
+_LAB2_OPTIONAL_COLUMNS = {"qlora": "qlora_model_summaries"}
 
 
 def _lab2_recomputed(ctx: GradeContext) -> dict[str, Any]:
@@ -24,14 +26,16 @@ def _lab2_recomputed(ctx: GradeContext) -> dict[str, Any]:
         if unknown:
             raise ValueError(f"summaries.csv has ids that are not test dialogues: {', '.join(unknown[:3])}")
         gold = [refs[i] for i in df["id"]]
+        columns = {**_LAB2_COLUMNS, **{m: c for m, c in _LAB2_OPTIONAL_COLUMNS.items() if c in df.columns}}
         ctx.cache["lab2_df"] = df
-        ctx.cache["lab2_rouge"] = {m: rouge_of(list(df[col]), gold) for m, col in _LAB2_COLUMNS.items()}
+        ctx.cache["lab2_rouge"] = {m: rouge_of(list(df[col]), gold) for m, col in columns.items()}
     return ctx.cache["lab2_rouge"]
 
 
 @check("lab2_summaries_csv")
 def lab2_summaries_csv(ctx: GradeContext) -> Outcome:
-    """summaries.csv exists with the contract's columns, test ids and the true human summaries."""
+    """summaries.csv exists with the contract's columns (QLoRA's only where it ran), test ids and the true human
+    summaries."""
     try:
         df = read_csv(ctx, "summaries.csv", ["id", "human_baseline_summaries", *_LAB2_COLUMNS.values()])
     except (FileNotFoundError, ValueError) as err:
@@ -46,7 +50,8 @@ def lab2_summaries_csv(ctx: GradeContext) -> Outcome:
 
 @check("lab2_rouge_recomputed")
 def lab2_rouge_recomputed(ctx: GradeContext, tolerance: float = 0.005) -> Outcome:
-    """Recorded ROUGE of each model equals ROUGE recomputed from summaries.csv (partial credit per model)."""
+    """Recorded ROUGE of each model equals ROUGE recomputed from summaries.csv (partial credit per model; QLoRA
+    counts only where its column was saved)."""
     recorded = ctx.results.get("rouge")
     if not isinstance(recorded, dict):
         return Outcome.fail("rouge was not recorded")
@@ -98,14 +103,25 @@ def _load_adapter_model(ctx: GradeContext, adapter: str) -> Any:
     return PeftModel.from_pretrained(base, str(adir), is_trainable=False).eval(), base
 
 
+def _plain_summaries(model: Any, tok: Any, ps: list[str], cfg: Any) -> list[str]:
+    """The base model's summaries: a LoRA adapter is switched off in place, a soft prompt is simply left out."""
+    from labkit import generate
+    if getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False):
+        return generate.generate(model.get_base_model(), tok, ps, cfg, progress=False)
+    with model.disable_adapter():
+        return generate.generate(model, tok, ps, cfg, progress=False)
+
+
 @check("lab2_adapter_regenerates")
 def lab2_adapter_regenerates(ctx: GradeContext, n_hidden: int = 16, max_new_tokens: int = 50,
-                             min_gain: float = -0.02, consistency: float = 0.5) -> Outcome:
-    """Load peft_adapter on the base, summarise hidden dialogues: the adapter must not be worse than the
-    base model (ROUGE-1), and regenerating a few of the saved test rows must reproduce summaries.csv."""
+                             min_gain: float = -0.02, consistency: float = 0.5, adapter: str = "peft_adapter",
+                             column: str = "peft_model_summaries") -> Outcome:
+    """Load ``adapter`` (the LoRA adapter, or prompt tuning's soft prompt) on the base, summarise hidden dialogues:
+    it must not be worse than the base model (ROUGE-1), and regenerating a few of the saved test rows must
+    reproduce ``column`` of summaries.csv."""
     from labkit import generate, models, prompts
     try:
-        model, base = _load_adapter_model(ctx, "peft_adapter")
+        model, _ = _load_adapter_model(ctx, adapter)
     except (FileNotFoundError, ValueError, OSError, RuntimeError) as err:
         return Outcome.fail(f"could not load the adapter: {err}")
     tok = models.load_tokenizer(grader_profile(ctx))
@@ -113,8 +129,7 @@ def lab2_adapter_regenerates(ctx: GradeContext, n_hidden: int = 16, max_new_toke
     ps = [prompts.summarize_prompt(r["dialogue"]) for r in hidden]
     cfg = generate.make_config("greedy", max_new_tokens=max_new_tokens)
     tuned = generate.generate(model, tok, ps, cfg, progress=False)
-    with model.disable_adapter():
-        plain = generate.generate(model, tok, ps, cfg, progress=False)
+    plain = _plain_summaries(model, tok, ps, cfg)
     gold = [r["summary"] for r in hidden]
     r_tuned, r_plain = rouge_of(tuned, gold).scores["rouge1"], rouge_of(plain, gold).scores["rouge1"]
     parts, frac = [f"hidden dialogues: adapter ROUGE-1 {r_tuned:.3f}, base {r_plain:.3f}"], 0.0
@@ -125,8 +140,8 @@ def lab2_adapter_regenerates(ctx: GradeContext, n_hidden: int = 16, max_new_toke
         df = ctx.cache["lab2_df"].head(4)
         test = {str(i): d for i, d in zip(grader_test_split(ctx)["id"], grader_test_split(ctx)["dialogue"])}
         again = generate.generate(model, tok, [prompts.summarize_prompt(test[i]) for i in df["id"]], cfg, progress=False)
-        agree = rouge_of(again, list(df["peft_model_summaries"])).scores["rougeL"]
-        parts.append(f"saved LoRA summaries reproduced (ROUGE-L {agree:.2f})")
+        agree = rouge_of(again, list(df[column])).scores["rougeL"]
+        parts.append(f"saved {column} reproduced (ROUGE-L {agree:.2f})")
         if agree >= consistency:
             frac += 0.5
         else:
@@ -134,6 +149,46 @@ def lab2_adapter_regenerates(ctx: GradeContext, n_hidden: int = 16, max_new_toke
     except (FileNotFoundError, ValueError, KeyError) as err:
         parts.append(f"cannot compare with summaries.csv ({err})")
     return Outcome(frac, "; ".join(parts))
+
+
+@check("lab2_prompt_tuning_reads")
+def lab2_prompt_tuning_reads(ctx: GradeContext, max_degenerate: float = 0.05, min_in_vocabulary: float = 0.97) -> Outcome:
+    """Recomputed from summaries.csv: prompt tuning beats the original model's ROUGE-1 (half credit), and its
+    summaries read as text, few degenerate and nearly all words in the data's vocabulary (half credit)."""
+    from labkit.data import load_dialogsum
+    from labkit.metrics import dataset_vocabulary, text_quality
+    try:
+        rec = _lab2_recomputed(ctx)
+    except (FileNotFoundError, ValueError) as err:
+        return Outcome.fail(str(err))
+    if "lab2_vocab" not in ctx.cache:
+        ctx.cache["lab2_vocab"] = dataset_vocabulary(load_dialogsum(grader_profile(ctx)))
+    q = text_quality(list(ctx.cache["lab2_df"]["prompt_tuning_model_summaries"].astype(str)), ctx.cache["lab2_vocab"])
+    pt, base = rec["prompt_tuning"].scores["rouge1"], rec["original"].scores["rouge1"]
+    frac = (0.5 if pt > base else 0.0) + (0.5 if q.degenerate_share <= max_degenerate
+                                          and q.in_vocabulary_share >= min_in_vocabulary else 0.0)
+    return Outcome(frac, f"prompt tuning ROUGE-1 {pt:.3f} (original {base:.3f}); degenerate {q.degenerate_share:.1%}, "
+                         f"in vocabulary {q.in_vocabulary_share:.1%}")
+
+
+@check("lab2_qlora")
+def lab2_qlora(ctx: GradeContext) -> Outcome:
+    """QLoRA where it could run, else a stated reason: a run that skipped it (bitsandbytes missing, or its 4-bit
+    layers not working on the device) passes; one that ran must have saved its summaries, which must beat the
+    original model's recomputed ROUGE-1."""
+    recorded = ctx.results.get("qlora")
+    if not isinstance(recorded, dict):
+        return Outcome.fail("qlora was not recorded (the QLoRA cell records whether it ran, or why not)")
+    if recorded.get("skipped"):
+        return Outcome.ok(f"QLoRA skipped, not counted against you: {str(recorded['skipped'])[:200]}")
+    try:
+        rec = _lab2_recomputed(ctx)
+    except (FileNotFoundError, ValueError) as err:
+        return Outcome.fail(str(err))
+    if "qlora" not in rec:
+        return Outcome.fail("QLoRA ran but summaries.csv has no qlora_model_summaries column")
+    q, base = rec["qlora"].scores["rouge1"], rec["original"].scores["rouge1"]
+    return Outcome(1.0 if q > base else 0.0, f"QLoRA ROUGE-1 {q:.3f} (original {base:.3f})")
 
 
 @verifier("lab2_lora_gain_percent")
@@ -162,3 +217,22 @@ def lab2_full_ft_memory_gb(ctx: GradeContext, answer: Any, params: int = 247_577
     from labkit.finetune import estimate_memory
     return close_answer(answer, estimate_memory(params).training_bytes / 1e9, rel_tol=rel_tol, abs_tol=0,
                          what="the rule-of-thumb memory of full fine-tuning")
+
+
+@verifier("lab2_prompt_gain_share")
+def lab2_prompt_gain_share(ctx: GradeContext, answer: Any, abs_tol: float = 0.005) -> Outcome:
+    """(prompt tuning − original) / (full fine-tuning − original) mean ROUGE-1, recomputed from summaries.csv."""
+    rec = _lab2_recomputed(ctx)
+    o, f, p = (rec[m].scores["rouge1"] for m in ("original", "full_ft", "prompt_tuning"))
+    if f == o:
+        return Outcome.fail("full fine-tuning scored exactly the original's ROUGE-1, so the share is undefined")
+    return close_answer(answer, (p - o) / (f - o), rel_tol=1e-3, abs_tol=abs_tol,
+                         what="prompt tuning's share of full fine-tuning's ROUGE-1 gain")
+
+
+@verifier("lab2_nf4_weights_gb")
+def lab2_nf4_weights_gb(ctx: GradeContext, answer: Any, params: int = 247_577_856, rel_tol: float = 1e-3) -> Outcome:
+    """flan-t5-base's weights in 4-bit NF4 with double quantization, in GB (labkit.training.qlora)."""
+    from labkit.training.qlora import nf4_bytes_per_param
+    return close_answer(answer, params * nf4_bytes_per_param() / 1e9, rel_tol=rel_tol, abs_tol=0,
+                         what="the NF4 size of flan-t5-base's weights")
