@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -126,9 +125,7 @@ def test_build_is_deterministic_across_homes(tmp_path, monkeypatch):
     hashes = []
     for name in ("a", "b"):
         monkeypatch.setenv("LABKIT_HOME", str(tmp_path / name))
-        t0 = time.perf_counter()
-        manifest = fixtures.build()
-        assert time.perf_counter() - t0 < 180
+        manifest = fixtures.build()  # its time is a benchmark (manifest build_seconds, BENCHMARKS.md), not a bar here
         hashes.append(manifest["weights"])
     assert hashes[0] == hashes[1]
 
