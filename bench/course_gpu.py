@@ -6,8 +6,13 @@ It calls the labkit functions the notebooks call, with the notebooks' course set
 themselves: a GPU machine here has torch, transformers and peft but not papermill or datasets. What each lab does:
 
 * lab1: the five prompting strategies on ``--n-eval`` dialogues (course 40), 50 new tokens, greedy, batches of 16;
-* lab2: the three models the lab holds (original, full fine-tuning copy, LoRA copy), ``--steps`` optimizer steps
-  of each at batch 8 (lr 1e-5 full, 1e-3 LoRA r=32 alpha 32 on q,v), sources of up to 512 tokens, labels of 64;
+* lab2: the four models the lab holds (original, full fine-tuning copy, LoRA copy, prompt-tuning copy),
+  ``--steps`` optimizer steps of each at batch 8 (lr 1e-5 full, 1e-3 LoRA r=32 alpha 32 on q,v, 0.3 prompt
+  tuning with 20 virtual tokens), sources of up to 512 tokens, labels of 64;
+* qlora: lab 2's QLoRA beside plain LoRA, each alone in memory: LoRA on the bf16 base, then the same LoRA on the
+  base loaded in 4-bit NF4 with double quantization and bf16 compute (bitsandbytes; skipped with the reason
+  where its 4-bit layers do not work on the device), ``--steps`` steps each at batch 8; time per step, peak
+  memory and the weights' footprint;
 * lab3: the PPO policy (lab 3's starting adapter merged, a fresh course LoRA and the value head) and the
   RoBERTa reward model; ``--steps`` PPO steps at batch 16, mini-batch 4, new-token limits drawn from 100-400,
   then one step at 400 (the worst case a random model, which never ends a summary early, reaches).
@@ -98,9 +103,13 @@ def lab2(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]:
     rows = dialogues(args.dataset, tokenizer, fine.batch_size * (args.steps + 1), fill=True)
     batch = 2 if args.quick else fine.batch_size
     out: dict[str, Any] = {}
+    kept = []  # the lab keeps every model it trained while it trains the next
     for name, make, lr in (("full_ft", lambda: finetune.make_full_model(original), fine.learning_rate_full),
                            ("lora", lambda: finetune.make_lora_model(original, profile.lora, seed=0),
-                            fine.learning_rate_lora)):
+                            fine.learning_rate_lora),
+                           ("prompt_tuning", lambda: finetune.make_prompt_tuning_model(
+                               original, fine.virtual_tokens, init_text=finetune.PROMPT_INIT_TEXT,
+                               tokenizer_path=profile.tokenizer, seed=0), fine.learning_rate_prompt)):
         model = make()
         config = finetune.TrainConfig(learning_rate=lr, max_steps=args.steps, batch_size=batch,
                                       weight_decay=profile.weight_decay, max_source_tokens=512, max_target_tokens=64)
@@ -109,11 +118,49 @@ def lab2(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]:
         out[name] = {"seconds_per_step": run.seconds_per_step, "peak_step_gb": (run.peak_memory_mb or 0) * 2**20 / GB,
                      "memory_method": run.memory_method, "trainable": run.params.trainable,
                      "rule_of_thumb_gb": estimate.training_bytes / GB}
-        if name == "full_ft":
-            keep_full = model  # the lab keeps the fully fine-tuned model while it trains LoRA
-    del keep_full
+        kept.append(model)
+    del kept
     out["rule_of_thumb"] = (f"full FT {out['full_ft']['rule_of_thumb_gb']:.1f} GB (24 B/param, fp32), LoRA "
-                            f"{out['lora']['rule_of_thumb_gb']:.1f} GB + activations")
+                            f"{out['lora']['rule_of_thumb_gb']:.1f} GB, prompt tuning "
+                            f"{out['prompt_tuning']['rule_of_thumb_gb']:.1f} GB + activations")
+    return out
+
+
+def qlora(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]:
+    import gc
+
+    import torch
+
+    from labkit import finetune, models
+    from labkit.training import qlora as q
+
+    support = q.qlora_support(device)
+    out: dict[str, Any] = {"support": support.as_dict()}
+    if not support.ok:
+        return out
+    fine = profile.fine_tuning
+    tokenizer = models.load_tokenizer(profile)
+    rows = dialogues(args.dataset, tokenizer, fine.batch_size * (args.steps + 1), fill=True)
+    config = finetune.TrainConfig(learning_rate=fine.learning_rate_lora, max_steps=args.steps,
+                                  batch_size=2 if args.quick else fine.batch_size, weight_decay=profile.weight_decay,
+                                  max_source_tokens=512, max_target_tokens=64)
+    makers = (("lora", lambda: finetune.make_lora_model(models.load_seq2seq(profile, device=device), profile.lora, seed=0)),
+              ("qlora", lambda: finetune.make_qlora_model(profile, profile.lora, device=device, seed=0)))
+    for name, make in makers:
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        model = make()
+        weights_gb = finetune.footprint_mb(model) * 2**20 / GB
+        run = finetune.train(model, tokenizer, rows, config, progress=False, desc=name)  # trains before it generates
+        out[name] = {"seconds_per_step": run.seconds_per_step, "peak_step_gb": (run.peak_memory_mb or 0) * 2**20 / GB,
+                     "peak_gb": _peak_gb(device), "weights_gb": weights_gb, "trainable": run.params.trainable,
+                     "memory_method": run.memory_method, "final_loss": run.losses[-1]}
+        del model, run
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    out["rule_of_thumb"] = (f"NF4 with double quantization: {q.nf4_bytes_per_param():.3f} B per quantized weight "
+                            "(bf16: 2, fp32: 4); embeddings, lm_head and T5's wo stay in full precision")
     return out
 
 
@@ -153,18 +200,18 @@ def lab3(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("lab", choices=["lab1", "lab2", "lab3"])
+    parser.add_argument("lab", choices=["lab1", "lab2", "qlora", "lab3"])
     parser.add_argument("--models", required=True, help="the stand-in folder (labkit fixtures --course-shaped DIR)")
     parser.add_argument("--dataset", default=None, help="a DialogSum .jsonl file or folder (default: data/, filled)")
     parser.add_argument("--steps", type=int, default=None,
-                        help="lab2: steps per method (20); lab3: PPO steps before the 400-token one (3; 0: that one only)")
+                        help="lab2, qlora: steps per method (20); lab3: PPO steps before the 400-token one (3; 0: that one only)")
     parser.add_argument("--n-eval", type=int, default=40, help="lab1: dialogues per strategy (course: 40)")
     parser.add_argument("--device", default=None, help="cuda (default when there is one) or cpu")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check the script, measure nothing")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
     if args.steps is None:
-        args.steps = 2 if args.quick else {"lab1": 0, "lab2": 20, "lab3": 3}[args.lab]
+        args.steps = 2 if args.quick else {"lab1": 0, "lab2": 20, "qlora": 20, "lab3": 3}[args.lab]
     args.n_eval = 2 if args.quick else args.n_eval
 
     import os
@@ -179,7 +226,7 @@ def main() -> int:
         torch.cuda.reset_peak_memory_stats()
     profile = get_profile("course")
     t0 = time.perf_counter()
-    figures = {"lab1": lab1, "lab2": lab2, "lab3": lab3}[args.lab](args, profile, device)
+    figures = {"lab1": lab1, "lab2": lab2, "qlora": qlora, "lab3": lab3}[args.lab](args, profile, device)
     figures.update({"lab": args.lab, "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
                     "dtype": str(choose_dtype(device)).replace("torch.", ""), "wall_seconds": time.perf_counter() - t0,
                     "peak_gb": _peak_gb(device), "stand_in": True, "quick": args.quick})

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The GPU check of the course profile at full size: builds the course-shaped stand-in (random weights: shapes
 # and memory only), then runs each lab's heavy part with the course's full settings on CUDA in bf16
-# (bench/course_gpu.py: lab 1's five strategies on 40 dialogues, lab 2's full fine-tuning and LoRA r=32 on q,v
-# at batch 8, lab 3's PPO at batch 16 with 100-400-token rollouts), one fresh process per lab, and prints time
-# per step and peak memory per lab beside the course's rule of thumb. Takes about 5 minutes on an H200.
+# (bench/course_gpu.py: lab 1's five strategies on 40 dialogues, lab 2's full fine-tuning, LoRA r=32 on q,v and
+# prompt tuning with 20 virtual tokens at batch 8, lab 2's QLoRA (NF4, double quantization, bf16 compute, via
+# bitsandbytes) beside plain LoRA each alone in memory, lab 3's PPO at batch 16 with 100-400-token rollouts), one
+# fresh process per part, and prints time per step and peak memory beside the course's rule of thumb. Takes
+# about 5 minutes on an H200. QLoRA needs bitsandbytes (pip install bitsandbytes); without it, or where its 4-bit
+# layers do not work on the device, its row says why.
 #
 #   bash bench/course_gpu.sh            # on a machine with a CUDA GPU, from the project root
 #   PYTHON=.venv/bin/python bash bench/course_gpu.sh --device cpu --quick   # check the script itself, no GPU
@@ -21,7 +24,7 @@ extra=("$@"); [ -f "$DATASET" ] && extra+=(--dataset "$DATASET") || echo "no $DA
 {
   "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
   t0=$(date +%s); "$PY" -m labkit fixtures --course-shaped "$MODELS" | tail -4; echo "stand-in built in $(( $(date +%s) - t0 )) s"
-  for lab in lab1 lab2 lab3; do
+  for lab in lab1 lab2 qlora lab3; do
     "$PY" bench/course_gpu.py "$lab" --models "$MODELS" --json "$OUTDIR/course_gpu_$lab.json" "${extra[@]}" > "$OUTDIR/$lab.out" 2> "$OUTDIR/$lab.err" \
       || { echo "$lab FAILED:"; tail -15 "$OUTDIR/$lab.err"; }
   done
@@ -43,9 +46,18 @@ if r:
 r = load("lab2")
 if r:
     f, l = r["full_ft"], r["lora"]
-    print(f"| lab2 | {r['device']}, {r['dtype']} | full FT {f['seconds_per_step']:.3f} s, LoRA {l['seconds_per_step']:.3f} s "
-          f"per step (batch 8) | lab {gb(r['peak_gb'])}; in a step: full {gb(f['peak_step_gb'])}, LoRA {gb(l['peak_step_gb'])} "
-          f"| {r['rule_of_thumb']} |")
+    pt = r["prompt_tuning"]
+    print(f"| lab2 | {r['device']}, {r['dtype']} | full FT {f['seconds_per_step']:.3f} s, LoRA {l['seconds_per_step']:.3f} s, "
+          f"prompt tuning {pt['seconds_per_step']:.3f} s per step (batch 8) | lab {gb(r['peak_gb'])}; in a step: full "
+          f"{gb(f['peak_step_gb'])}, LoRA {gb(l['peak_step_gb'])}, prompt tuning {gb(pt['peak_step_gb'])} | {r['rule_of_thumb']} |")
+r = load("qlora")
+if r and "qlora" in r:
+    l, q = r["lora"], r["qlora"]
+    print(f"| lab2 QLoRA | {r['device']}, {r['dtype']} | LoRA {l['seconds_per_step']:.3f} s, QLoRA {q['seconds_per_step']:.3f} s "
+          f"per step (batch 8) | LoRA {gb(l['peak_gb'])} (weights {gb(l['weights_gb'])}), QLoRA {gb(q['peak_gb'])} "
+          f"(weights {gb(q['weights_gb'])}) | {r['rule_of_thumb']} |")
+elif r:
+    print(f"| lab2 QLoRA | {r['device']} | skipped: {r['support'].get('skipped')} | - | - |")
 r = load("lab3")
 if r:
     print(f"| lab3 | {r['device']}, {r['dtype']} | {r['seconds_per_step']:.2f} s per PPO step (batch {r['batch_size']}, "
