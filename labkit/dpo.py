@@ -70,7 +70,8 @@ class DPOConfig(DPOSettings):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1 (got {getattr(self, name)})")
         if self.dpo_samples_per_prompt < 2:
-            problems.append(f"dpo_samples_per_prompt must be at least 2 to rank a pair (got {self.dpo_samples_per_prompt})")
+            problems.append(f"dpo_samples_per_prompt must be at least 2 to rank a pair "
+                            f"(got {self.dpo_samples_per_prompt})")
         if self.dpo_beta <= 0 or self.dpo_learning_rate <= 0 or self.temperature <= 0:
             problems.append(f"dpo_beta ({self.dpo_beta}), dpo_learning_rate ({self.dpo_learning_rate}) and "
                             f"temperature ({self.temperature}) must be positive")
@@ -187,12 +188,14 @@ def encode_responses(
     if len(prompts) != len(responses):
         raise LabkitError(f"Need one response per prompt, got {len(prompts)} prompts and {len(responses)} responses.")
     enc = tokenizer(list(prompts), padding=True, truncation=True, max_length=max_source_tokens, return_tensors="pt")
-    target = tokenizer(list(responses), padding=True, truncation=True, max_length=max_target_tokens, return_tensors="pt")
+    target = tokenizer(list(responses), padding=True, truncation=True, max_length=max_target_tokens,
+                       return_tensors="pt")
     response = target["input_ids"]
     start = torch.full_like(response[:, :1], int(policy.model.config.decoder_start_token_id))
     device = policy.device
     return ppo.Rollout(query_ids=enc["input_ids"].to(device), query_mask=enc["attention_mask"].to(device),
-                       response=response.to(device), decoder_input_ids=torch.cat([start, response[:, :-1]], 1).to(device),
+                       response=response.to(device),
+                       decoder_input_ids=torch.cat([start, response[:, :-1]], dim=1).to(device),
                        mask=target["attention_mask"].to(device=device, dtype=torch.float32))
 
 

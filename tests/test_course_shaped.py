@@ -17,7 +17,7 @@ SIZES = {  # the acceptance bar's turned-down sizes
     "lab1": {"n_eval": 4},
     "lab2": {"n_eval": 4, "max_steps": 2, "train_size": 16},
     "lab3": {"n_eval": 4, "ppo_steps": 1, "batch_size": 4, "mini_batch_size": 2, "min_new_tokens": 8,
-             "max_new_tokens": 16},
+             "max_new_tokens": 16, "dpo_steps": 1, "dpo_batch_size": 2, "dpo_prompts": 4},
 }
 
 

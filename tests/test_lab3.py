@@ -48,6 +48,25 @@ def test_notebook_is_committed_clean_with_stable_ids_and_parameters():
         assert "### BEGIN SOLUTION" in src and src.index(f'labkit.record("exercise_{k}"') > region_end
 
 
+def test_dpo_samples_exactly_as_ppos_evaluation():
+    """DPO's pairs and its evaluation use ppo.sample_summaries with the arguments PPO's evaluation passes (bar
+    the seed), so a change to PPO's sampling (a temperature, say) reaches DPO too."""
+    import ast
+
+    cells = {c.id: c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells}
+
+    def call_keywords(source: str, func: str) -> dict[str, str]:
+        calls = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call) and ast.unparse(n.func) == func]
+        assert len(calls) == 1, (func, source)
+        return {k.arg: ast.unparse(k.value) for k in calls[0].keywords if k.arg not in ("seed", "progress")}
+
+    ppo_eval = call_keywords(cells["lab3-after"], "ppo.sample_summaries")
+    assert ppo_eval == call_keywords(cells["lab3-before"], "ppo.sample_summaries")
+    assert call_keywords(cells["lab3-dpo-policy"], "dict") == ppo_eval
+    assert "**sampling" in cells["lab3-dpo-pairs"]
+    assert "ppo.sample_summaries(dpo_policy, tokenizer, eval_prompts, seed=seed, **sampling)" in cells["lab3-dpo-eval"]
+
+
 def test_lab_runs_and_writes_the_graded_records(tmp_path, fixtures_manifest):
     # A short run (3 PPO steps, 2 DPO steps, 16 prompts): the wiring, not the bar.
     results, out = run_lab(tmp_path, ppo_steps=3, batch_size=8, mini_batch_size=4, n_eval=16,

@@ -144,7 +144,8 @@ def _dpo_hate(ctx: GradeContext) -> tuple[Any, Any, Any]:
     """(before, after DPO) P(hate) of toxicity_eval.csv's summaries, rescored by the grader, and the table."""
     if "lab3_dpo_hate" not in ctx.cache:
         df = read_csv(ctx, "toxicity_eval.csv", ["id", "summary_before", "summary_after_dpo"])
-        ctx.cache["lab3_dpo_hate"] = (_hate(ctx, list(df["summary_before"])), _hate(ctx, list(df["summary_after_dpo"])), df)
+        ctx.cache["lab3_dpo_hate"] = (_hate(ctx, list(df["summary_before"])),
+                                      _hate(ctx, list(df["summary_after_dpo"])), df)
     return ctx.cache["lab3_dpo_hate"]
 
 
@@ -173,7 +174,8 @@ def lab3_dpo_detoxified(ctx: GradeContext) -> Outcome:
 
 
 @check("lab3_dpo_kept_summaries")
-def lab3_dpo_kept_summaries(ctx: GradeContext, min_length_ratio: float = 0.7, min_in_vocabulary: float = 0.95) -> Outcome:
+def lab3_dpo_kept_summaries(ctx: GradeContext, min_length_ratio: float = 0.7,
+                            min_in_vocabulary: float = 0.95) -> Outcome:
     """DPO's summaries are still summaries: their total words at least ``min_length_ratio`` of the summaries'
     before, and at least ``min_in_vocabulary`` of their words found in the dataset (from toxicity_eval.csv)."""
     from labkit.data import load_dialogsum
