@@ -306,7 +306,8 @@ def _load_checkpoint(path: Path, named, optimizer, scheduler, cfg: TrainConfig) 
     if sorted(weights) != sorted(names):
         raise LabkitError(
             f"Cannot resume from {path}: its trainable parameters do not match this model's "
-            "(full fine-tuning vs LoRA, or different LoRA settings?). Use a separate output_dir per method."
+            "(full fine-tuning vs LoRA vs prompt tuning, or different LoRA or prompt settings?). "
+            "Use a separate output_dir per method."
         )
     with torch.no_grad():
         for n, p in named:

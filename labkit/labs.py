@@ -84,7 +84,7 @@ def _lab2_headline(results: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(rouge, dict):
         return {}
     out = {}
-    for model in ("original", "full_ft", "lora"):
+    for model in ("original", "full_ft", "lora", "prompt_tuning", "qlora"):  # qlora only where it ran
         v = _rouge1(rouge.get(model))
         if isinstance(v, (int, float)):
             out[f"ROUGE-1 {model}"] = round(v, 4)
@@ -107,7 +107,7 @@ def _builtin() -> dict[str, Lab]:
     entries = [
         Lab("lab1", labs_dir / "lab1_prompt_engineering.ipynb", "Summarize dialogues with prompt engineering",
             RUBRIC_DIR / "lab1.yaml", settings=("prompting",), splits=("test",), headline=_lab1_headline),
-        Lab("lab2", labs_dir / "lab2_fine_tuning.ipynb", "Fine-tune a summarizer: full fine-tuning vs LoRA",
+        Lab("lab2", labs_dir / "lab2_fine_tuning.ipynb", "Fine-tune a summarizer: full fine-tuning, LoRA and prompt tuning",
             RUBRIC_DIR / "lab2.yaml", settings=("fine_tuning",), splits=("train", "test"), headline=_lab2_headline),
         Lab("lab3", labs_dir / "lab3_ppo_detox.ipynb", "Fine-tune a summarizer to be less toxic with PPO",
             RUBRIC_DIR / "lab3.yaml", settings=("ppo", "detox", "dpo"), splits=("train",), headline=_lab3_headline),
