@@ -67,6 +67,7 @@ class PPOSettings:
     max_new_tokens: int = 400
     temperature: float = 1.0             # the policy samples softmax(logits / temperature); 1: the course's
     lam: float = 0.95                    # GAE's lambda (trl 0.4's): how far back along a response a reward's credit reaches
+    kl_loss_coef: float = 0.0            # weight of the exact KL to the reference at every visited state, in the loss (0: classic PPO)
 
 
 @dataclass(frozen=True)

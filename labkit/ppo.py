@@ -17,6 +17,11 @@ trl removed its seq2seq PPO, so this is the classic algorithm (Ziegler et al.
 4. ``gae``: advantages (gamma 1, lambda ``lam``: trl's 0.95 in the course), then ``whiten``.
 5. ``ppo_update``: for ``ppo_epochs`` over mini-batches, the clipped policy
    loss and clipped value loss (``policy_loss``, ``value_loss``), gradient clipping.
+   With ``kl_loss_coef`` > 0 the loss also carries the exact KL to the reference
+   at every visited state (``state_kl``; 0, the classic and the course's, leaves
+   the KL to the reward alone). The reward's KL is one sampled token's estimate
+   per position; the exact one also holds back the tokens that were not sampled,
+   such as a first word that would start a summary of some other dialogue.
 6. ``AdaptiveKLController``: beta *= 1 + clip(KL/target - 1, -0.2, 0.2) * n/horizon.
 
 ``train`` drives it with a progress bar, a per-step log and resumable
@@ -271,9 +276,22 @@ def policy_forward(
 def reference_logprobs(policy: PolicyWithValueHead, batch: Rollout, temperature: float = 1.0) -> torch.Tensor:
     """Log-probs of the responses under the reference at ``temperature``: the same base model
     with the LoRA adapter switched off for this pass (no second copy of the weights)."""
+    return logprobs_from_logits(reference_logits(policy, batch), batch["response"], temperature)
+
+
+def reference_logits(policy: PolicyWithValueHead, batch: "Rollout | dict[str, torch.Tensor]") -> torch.Tensor:
+    """The reference's logits (adapter off, no gradient) at every response position, (B, L, vocab)."""
     with torch.no_grad(), policy.model.disable_adapter():
         logits, _ = policy(batch)
-    return logprobs_from_logits(logits, batch["response"], temperature)
+    return logits
+
+
+def state_kl(logits: torch.Tensor, ref_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """KL(policy || reference) of the next-token distributions at every position, (B, L), both at
+    ``temperature``: sum_v p(v) (log p(v) - log q(v)), exact over the vocabulary (no sampling noise)."""
+    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
+    logq = torch.log_softmax(ref_logits.float() / temperature, dim=-1)
+    return (logp.exp() * (logp - logq)).sum(-1)
 
 
 def rollout(
@@ -418,25 +436,34 @@ def ppo_update(
     generator: torch.Generator,
 ) -> dict[str, float]:
     """``ppo_epochs`` passes over shuffled mini-batches: clipped policy + vf_coef *
-    clipped value loss, gradient clipping, one optimizer step per mini-batch.
+    clipped value loss (+ kl_loss_coef * the mean state KL to the reference, when set),
+    gradient clipping, one optimizer step per mini-batch.
     Returns the mean losses, entropy and clip fraction over all mini-batches."""
-    totals: dict[str, float] = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clipfrac": 0.0}
+    totals: dict[str, float] = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clipfrac": 0.0, "kl_loss": 0.0}
     count = 0
     params = policy.trainable_parameters()
     policy.model.eval()  # dropout off: see the module docstring
     for _ in range(config.ppo_epochs):
         for index in minibatches(len(batch["scores"]), config.mini_batch_size, generator):
             mb = batch.select(index)
-            logprobs, values, entropy = policy_forward(policy, mb, config.temperature)
+            logits, values = policy(mb)
+            values = values.float()
+            logprobs = logprobs_from_logits(logits, mb["response"], config.temperature)
+            entropy = entropy_from_logits(logits, config.temperature)
             mask = mb["mask"]
             pg, clipfrac = policy_loss(logprobs, mb["logprobs"], advantages[index], mask, config.cliprange)
             vf = value_loss(values, mb["values"], returns[index], mask, config.cliprange_value)
+            loss = pg + config.vf_coef * vf
+            kl_term = torch.zeros(())
+            if config.kl_loss_coef > 0:
+                kl_term = masked_mean(state_kl(logits, reference_logits(policy, mb), config.temperature), mask)
+                loss = loss + config.kl_loss_coef * kl_term
             optimizer.zero_grad(set_to_none=True)
-            (pg + config.vf_coef * vf).backward()
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
             for key, value in (("policy_loss", pg), ("value_loss", vf), ("clipfrac", clipfrac),
-                               ("entropy", masked_mean(entropy, mask))):
+                               ("entropy", masked_mean(entropy, mask)), ("kl_loss", kl_term)):
                 totals[key] += float(value.detach())
             count += 1
     return {key: value / count for key, value in totals.items()}
