@@ -253,23 +253,27 @@ def _offline_profile() -> Profile:
                                        target_modules=("q", "v"), batch_size=16, n_eval=200,
                                        virtual_tokens=20, prompt_tuning_steps=100, learning_rate_prompt=1.0,
                                        qlora=True),
-        # Tuned on lab 3's held-out prompts (training dialogues PPO does not see), seeds 42/1/7/3, 15 steps.
+        # Tuned on lab 3's held-out prompts (training dialogues PPO does not see), 15 steps, seeds 42/1/7/3/5/11.
         # temperature: at 1 the 1.4M-parameter stand-in's samples are word salad (ROUGE-1 0.50, toxicity 0.37
-        # mostly from stray insults); 0.7 reads (0.67) and 0.6 better (0.70), still with insults to remove.
+        # mostly from stray insults); 0.7 reads (0.67) with insults left to remove (toxicity 0.12-0.15); at 0.6
+        # so few are left (0.08) that the drop was within noise at two of six seeds.
         # lam: with trl's 0.95 the blame for the closing insult reached the opening words that name the
-        # dialogue, and PPO drifted off topic (ROUGE-1 -0.036 to -0.057); 0.8 keeps the credit near the end
-        # (-0.027/+0.002/-0.021/-0.019 at T 0.6), 0.5 was no better. beta 1 instead of 0.3: less drift (-0.034
-        # vs -0.052 at T 0.7); lr 7e-4 -> 1.4e-3 detoxified more at the same drift. The KL then runs at ~1 nat
-        # per summary: the target, which scales the course's 6 nats over ~250 new tokens to ~25-token summaries.
+        # dialogue, and PPO drifted off topic (ROUGE-1 -0.036 to -0.057); 0.8 keeps the credit near the end.
+        # kl_loss_coef 1: even so, ROUGE-1 moved -0.014/-0.031/-0.034 at T 0.7 (seeds 42/1/7): the reward's KL is
+        # one sampled token's estimate, and the first word of a summary of some other dialogue went unpenalised
+        # until sampled; with the exact KL in the loss, -0.012/-0.004/-0.006/-0.011/+0.014 (42/1/7/11/5), toxicity
+        # down beyond noise at 42/7/11/5 (not at 1: 0.116 -> 0.074, CI to +0.001). kl_loss_coef 5 held the policy
+        # at the reference (KL 0.08); lr 3e-3 drifted (-0.04); 20 steps detoxified no further.
+        # beta 1 (the reward's KL) instead of 0.3: less drift. The KL runs at 0.3-0.8 nats per summary, near the
+        # target of 1, which scales the course's 6 nats over ~250 new tokens to ~25-token summaries.
         # Rollouts of 32-56 new tokens: the digit-by-digit summaries run to ~45 tokens.
         ppo=PPOSettings(
             learning_rate=1.4e-3, batch_size=32, mini_batch_size=8, ppo_epochs=2,
             init_kl_coef=1.0, target_kl=1.0, adaptive_kl=True, min_new_tokens=32, max_new_tokens=56,
-            temperature=0.6, lam=0.8,
+            temperature=0.7, lam=0.8, kl_loss_coef=1.0,
         ),
-        # 15 PPO steps: toxicity 0.09-0.16 -> 0.03-0.04 (CI excludes 0 at every seed tried); 25 steps lost
-        # more ROUGE-1 for no more detoxification. 320 of the 384 held-out prompts: half the noise of 160 on
-        # the before/after comparison, a few seconds of sampling.
+        # 15 PPO steps: 25 lost more ROUGE-1 for no more detoxification. 320 of the 384 held-out prompts: half
+        # the noise of 160 on the before/after comparison, a few seconds of sampling.
         detox=DetoxSettings(ppo_steps=15, min_dialogue_chars=200, max_dialogue_chars=1000, n_eval=320),
         # DPO, tuned on 100 and 200 training prompts held out from the pairs (never lab 3's held-out prompts):
         # beta 0.1 (the paper's) at lr 1e-3 drifted (KL 4.4, ROUGE-1 0.45 -> 0.33, 78% of the length); lr 3e-4

@@ -101,7 +101,8 @@ def test_lab_runs_and_writes_the_graded_records(tmp_path, fixtures_manifest):
     best = max(results["ppo_log"], key=lambda e: e["reward_mean"])["step"]
     assert results["exercise_1"] == best
     before, after = results["toxicity_before"]["mean"], results["toxicity_after"]["mean"]
-    assert results["exercise_2"] == pytest.approx(100 * (before - after) / before, rel=1e-5)
+    # abs: the answer takes float32 means; when before ~ after (a short run) the difference amplifies their rounding
+    assert results["exercise_2"] == pytest.approx(100 * (before - after) / before, rel=1e-5, abs=1e-3)
     flipped = ((table.hate_before > 0.5) & (table.hate_after <= 0.5)).mean()
     assert results["exercise_3"] == pytest.approx(flipped, abs=1e-9)
     pairs = pd.read_csv(out / "dpo_pairs.csv", keep_default_na=False)
