@@ -207,7 +207,9 @@ def test_dask_local_cluster_same_code_path(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- the real labs (slow)
 
-REAL_OVERRIDES = {"lab1": ["n_eval=8"], "lab2": ["n_eval=40"], "lab3": ["n_eval=48"]}
+# Lab 3 keeps its 320 held-out prompts: on 48 the mean toxicity after PPO is within noise of before
+# (0.13 -> 0.09 over all 320), and the rubric asks that it went down.
+REAL_OVERRIDES = {"lab1": ["n_eval=8"], "lab2": ["n_eval=40"], "lab3": []}
 
 
 @pytest.mark.slow
