@@ -18,7 +18,7 @@ import contextlib
 import difflib
 import os
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -321,6 +321,17 @@ def _course_profile() -> Profile:
 
 _PROFILE_FACTORIES = {"offline": _offline_profile, "course": _course_profile}
 PROFILE_NAMES = tuple(_PROFILE_FACTORIES)
+
+
+def config_from_settings(cls: type, settings: Any, overrides: dict[str, Any], what: str) -> Any:
+    """``cls`` (a run's config, a subclass of ``settings``' dataclass) from a profile's ``settings`` with
+    ``overrides`` replaced; LabkitError naming any override ``cls`` does not know (``what``: "PPO", "DPO")."""
+    known = [f.name for f in fields(cls)]
+    unknown = set(overrides) - set(known)
+    if unknown:
+        raise LabkitError(f"Unknown {what} setting(s) {sorted(unknown)}; known: {known}.")
+    base = {f.name: getattr(settings, f.name) for f in fields(settings)}
+    return cls(**{**base, **overrides})
 
 
 def suggest(name: str, choices: list[str] | tuple[str, ...]) -> str:

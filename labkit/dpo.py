@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from labkit import ppo
-from labkit.config import DPOSettings, LabkitError
+from labkit.config import DPOSettings, LabkitError, config_from_settings
 from labkit.training import checkpoint
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,11 +57,7 @@ class DPOConfig(DPOSettings):
     @classmethod
     def from_settings(cls, settings: DPOSettings, **overrides: Any) -> "DPOConfig":
         """A config from a profile's DPOSettings, with some fields replaced."""
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise LabkitError(f"Unknown DPO setting(s) {sorted(unknown)}; known: {[f.name for f in fields(cls)]}.")
-        base = {f.name: getattr(settings, f.name) for f in fields(settings)}
-        return cls(**{**base, **overrides}).validated()
+        return config_from_settings(cls, settings, overrides, "DPO").validated()
 
     def validated(self) -> "DPOConfig":
         """Return self, or raise LabkitError naming every setting that cannot work."""

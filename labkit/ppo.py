@@ -37,7 +37,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from labkit.config import LabkitError, PPOSettings
+from labkit.config import LabkitError, PPOSettings, config_from_settings
 from labkit.training import checkpoint, lora_config
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,11 +82,7 @@ class PPOConfig(PPOSettings):
     @classmethod
     def from_settings(cls, settings: PPOSettings, **overrides: Any) -> "PPOConfig":
         """A config from a profile's PPOSettings, with some fields replaced."""
-        base = {f.name: getattr(settings, f.name) for f in fields(settings)}
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise LabkitError(f"Unknown PPO setting(s) {sorted(unknown)}; known: {[f.name for f in fields(cls)]}.")
-        return cls(**{**base, **overrides}).validated()
+        return config_from_settings(cls, settings, overrides, "PPO").validated()
 
     def validated(self) -> "PPOConfig":
         """Return self, or raise LabkitError naming the first setting that cannot work."""
