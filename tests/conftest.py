@@ -47,3 +47,26 @@ def one_thread():
 
     with torch_threads(1):
         yield
+
+
+@pytest.fixture
+def graded_default_run(tmp_path, fixtures_manifest):
+    """Run a lab as ``make labs`` does (``labkit run --grade``: papermill, then the lab's rubric on the executed
+    notebook and its artifacts) and assert the reference solution earns every automatic point, the reflection
+    waiting for a person. Returns (results.json, the grade record, the labkit.run.RunResult).
+
+    The rubric's checks are the same code in the sandboxed grader (test_release grades each lab there)."""
+    def run(lab: str, **parameters):
+        from labkit import grading
+        from labkit import run as runmod
+
+        notebook = dict(runmod.resolve_labs([lab]))[lab]
+        result = runmod.execute(notebook, tmp_path / "out", parameters, profile="offline", cwd=tmp_path)
+        assert result.ok, (result.status, result.message, result.exception)
+        record = grading.grade_run(result, parameters=parameters)
+        failed = [c for c in record["checks"] if not c["passed"] and not c.get("pending")]
+        assert record["status"] == "graded" and record["score"] + record["pending"] == record["max"], failed
+        assert [c["name"] for c in record["checks"] if c.get("pending")] == ["reflection"], record["checks"]
+        return result.results, record, result
+
+    return run

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -205,30 +204,8 @@ def test_dask_local_cluster_same_code_path(tmp_path: Path) -> None:
     assert (tmp_path / "g" / "grades.csv").is_file()
 
 
-# ---------------------------------------------------------------- the real labs (slow)
-
-# Lab 3 keeps its 320 held-out prompts: on 48 the mean toxicity after PPO is within noise of before
-# (0.13 -> 0.09 over all 320), and the rubric asks that it went down.
-REAL_OVERRIDES = {"lab1": ["n_eval=8"], "lab2": ["n_eval=40"], "lab3": []}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("lab", ["lab1", "lab2", "lab3"])
-def test_reference_labs_get_full_marks(lab: str, tmp_path: Path) -> None:
-    from labkit.run import parse_assignments, resolve_labs
-    src = dict(resolve_labs([lab]))[lab]
-    if not src.is_file():
-        pytest.skip(f"{src} not written yet")
-    (tmp_path / "subs").mkdir()
-    shutil.copy(src, tmp_path / "subs" / "reference.ipynb")
-    recs = grademod.grade_batch(tmp_path / "subs", lab, tmp_path / "g", timeout=1500,
-                                parameters=parse_assignments(REAL_OVERRIDES[lab]), progress=False,
-                                limits=Limits(memory_mb=8192), isolation=BEST)
-    r = recs[0]
-    assert r["status"] == "graded", r["reason"]
-    # every automatic check passes; the sample reflection waits for a person (pending, not 0)
-    assert r["score"] + r["pending"] == r["max"], [c for c in r["checks"] if not c["passed"] and not c.get("pending")]
-    assert [c["name"] for c in r["checks"] if c.get("pending")] == ["reflection"] and r["pending"] == 2
+# The reference labs' full marks on their default runs: each lab's own slow test (tests/conftest.py's
+# graded_default_run, the rubric as `make labs` applies it); the sandboxed path on the real labs: test_release.py.
 
 
 # ---------------------------------------------------------------- real-lab checks on synthetic artifacts (fast)

@@ -96,10 +96,10 @@ def test_lab1_runs_headless_quickly(fixtures_manifest, tmp_path):
 
 
 @pytest.mark.slow
-def test_lab1_full_defaults_within_a_minute(fixtures_manifest, tmp_path):
-    results, executed, elapsed = _run(tmp_path)
-    _check_run(results, executed, tmp_path / "out", n_eval=40)
-    assert elapsed <= 60, f"lab 1 took {elapsed:.0f} s (bar: 60 s)"
+def test_lab1_full_defaults_tell_the_course_story_and_earn_full_marks(graded_default_run):
+    # its wall time is a benchmark (the fidelity acceptance prints it), not a bar here
+    results, _, run = graded_default_run("lab1")
+    _check_run(results, nbformat.read(run.output_notebook, as_version=4), run.output_dir, n_eval=40)
     # The course's claims: an instruction beats no prompt, worked examples help, and the text is text.
     r1 = {s: v["rouge1"]["mean"] for s, v in results["rouge_by_strategy"].items()}
     assert r1["no_prompt"] < r1["zero_shot"] <= min(r1["one_shot"], r1["few_shot"]), r1

@@ -101,9 +101,9 @@ def test_lab2_notebook_is_committed_clean():
 
 
 @pytest.mark.slow
-def test_lab2_default_run_meets_the_bar(tmp_path, fixtures_manifest):
-    results, _ = run_lab(tmp_path)
-    check_artifacts(tmp_path, results, 200)
+def test_lab2_default_run_meets_the_bar_and_earns_full_marks(graded_default_run):
+    results, _, run = graded_default_run("lab2")
+    check_artifacts(run.output_dir, results, 200)
     rouge1 = {m: results["rouge"][m]["rouge1"] for m in ("original", "full_ft", "lora")}
     for method in ("full_ft", "lora"):
         assert rouge1[method]["ci"][0] > rouge1["original"]["ci"][1], rouge1

@@ -111,8 +111,8 @@ def test_lab_runs_and_writes_the_graded_records(tmp_path, fixtures_manifest):
 
 
 @pytest.mark.slow
-def test_default_lab_lowers_toxicity_beyond_noise_with_bounded_kl(tmp_path, fixtures_manifest):
-    results, _ = run_lab(tmp_path)
+def test_default_lab_lowers_toxicity_beyond_noise_with_bounded_kl_and_earns_full_marks(graded_default_run):
+    results, _, _ = graded_default_run("lab3")
     before, after = results["toxicity_before"], results["toxicity_after"]
     assert after["mean"] < before["mean"]
     assert results["toxicity_change"]["beyond_noise"] and results["toxicity_change"]["ci"][1] < 0
