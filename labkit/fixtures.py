@@ -178,7 +178,7 @@ def _build_locked(home: Path) -> dict[str, Any]:
     import torch
 
     t0 = time.perf_counter()
-    log.info("Building offline fixtures in %s (one-off, about a minute or two) ...", home)
+    log.info("Building offline fixtures in %s (one-off, about 2-4 minutes on a 2-core CPU) ...", home)
     staging = Path(tempfile.mkdtemp(prefix=".fixtures-", dir=home.parent))
     previous_det = torch.are_deterministic_algorithms_enabled()
     try:

@@ -401,7 +401,9 @@ def test_untouched_toy_release_runs_headless_and_records_none(tmp_path):
 # Each lab shortened to what releasing and grading need (the lesson's own bars are the labs' slow tests).
 SHORT_RUNS = {"lab1": {"n_eval": 8},
               "lab2": {"max_steps": 20, "n_eval": 16},
-              "lab3": {"ppo_steps": 2, "batch_size": 8, "mini_batch_size": 4, "n_eval": 16}}
+              "lab3": {"ppo_steps": 2, "batch_size": 8, "mini_batch_size": 4, "n_eval": 16, "min_new_tokens": 8,
+                       "max_new_tokens": 12, "dpo_steps": 2, "dpo_prompts": 8, "dpo_samples_per_prompt": 2,
+                       "dpo_batch_size": 4}}
 
 @pytest.mark.slow
 @pytest.mark.parametrize("source_path", _real_labs(), ids=lambda p: p.stem)
