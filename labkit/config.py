@@ -132,6 +132,7 @@ class DetoxSettings:
     min_dialogue_chars: int = 200
     max_dialogue_chars: int = 1000
     n_eval: int = 160                    # held-out prompts scored before and after
+    reward: str = "nothate_logit"        # PPO's reward and DPO's ranking (labkit.toxicity.REWARDS)
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,14 @@ def _offline_profile() -> Profile:
         ),
         # 15 PPO steps: 25 lost more ROUGE-1 for no more detoxification. 320 of the 384 held-out prompts: half
         # the noise of 160 on the before/after comparison, a few seconds of sampling.
-        detox=DetoxSettings(ppo_steps=15, min_dialogue_chars=200, max_dialogue_chars=1000, n_eval=320),
+        # reward "log_odds" (the nothate logit minus the hate logit, what P(hate) measures) instead of the course's
+        # nothate logit: with each sampling batch seeded on its own (ppo.sample_summaries, common random numbers),
+        # 15 steps, seeds 42/1/7/5, the drop was beyond noise at 4 of 4 seeds (CIs [-0.094, -0.024], [-0.109, -0.042],
+        # [-0.120, -0.044], [-0.093, -0.002]; ROUGE-1 -0.026/-0.017/-0.009/-0.004) against 3 of 4 with the nothate
+        # logit (seed 42: 0.115 -> 0.088, CI [-0.060, +0.008]; ROUGE-1 -0.011/-0.004/-0.004/-0.003). In the default
+        # run the nothate logit also gave 15 clean summaries an insult while it took one from 28.
+        detox=DetoxSettings(ppo_steps=15, min_dialogue_chars=200, max_dialogue_chars=1000, n_eval=320,
+                            reward="log_odds"),
         # DPO, tuned on 100 and 200 training prompts held out from the pairs (never lab 3's held-out prompts):
         # beta 0.1 (the paper's) at lr 1e-3 drifted (KL 4.4, ROUGE-1 0.45 -> 0.33, 78% of the length); lr 3e-4
         # barely detoxified (0.25 -> 0.20); beta 1 at lr 1e-3 for 40 steps of 16 pairs, 256 prompts x 4 samples:

@@ -639,13 +639,19 @@ def sample_summaries(
 ) -> list[str]:
     """Sample one summary per prompt with the rollout's sampling (top_k 0, top_p 1, at
     ``temperature``: pass the PPO config's), seeded so "before" and "after" evaluations
-    draw the same random numbers. The global RNG is left as it was."""
+    draw the same random numbers. The global RNG is left as it was.
+
+    Each batch is seeded from (``seed``, its first index): the draws of a prompt's row at a
+    decoding step are then the same before and after training, whatever the earlier batches
+    generated (with one stream, a batch that ran a step longer shifted every later draw). Where
+    the policy did not change, the same summary comes out, so the paired before/after difference
+    keeps the change and sheds much of the sampling noise (common random numbers)."""
     from tqdm.auto import tqdm
 
     texts: list[str] = []
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
         for start in tqdm(range(0, len(prompts), batch_size), desc="sampling", disable=not progress):
+            torch.manual_seed(int(np.random.SeedSequence([seed, start]).generate_state(1)[0]))
             chunk = list(prompts[start:start + batch_size])
             texts += sample_responses(policy, tokenizer, chunk, max_new_tokens=max_new_tokens,
                                       min_length=min_length, temperature=temperature)["texts"]

@@ -99,13 +99,38 @@ def hate_probabilities(
     return probs[:, label_index(classifier, HATE)]
 
 
+REWARDS = ("nothate_logit", "log_odds")
+
+
+def nothate_log_odds(
+    texts: Sequence[str], classifier: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", *, batch_size: int = 32
+) -> np.ndarray:
+    """``log P(nothate) - log P(not nothate)`` of each text: with two labels, the ``nothate`` logit minus the
+    ``hate`` logit. A monotone function of P(hate), the measure the lab reports."""
+    logits = classifier_logits(texts, classifier, tokenizer, batch_size=batch_size).astype(np.float64)
+    keep = label_index(classifier, NOT_HATE)
+    others = np.delete(logits, keep, axis=1)
+    top = others.max(axis=1, keepdims=True)
+    rest = top[:, 0] + np.log(np.exp(others - top).sum(axis=1))  # logsumexp over the other labels
+    return (logits[:, keep] - rest).astype(np.float32)
+
+
 def reward_function(
-    classifier: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", *, batch_size: int = 32
+    classifier: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", *, kind: str = "nothate_logit",
+    batch_size: int = 32,
 ) -> Callable[[Sequence[str]], np.ndarray]:
-    """A ``texts -> nothate logits`` callable for ``labkit.ppo.train``."""
+    """A ``texts -> rewards`` callable for ``labkit.ppo.train`` (and DPO's ranking of its samples).
+
+    ``kind="nothate_logit"`` is the course's reward, the ``nothate`` logit. ``"log_odds"`` is the
+    ``nothate`` log-odds (:func:`nothate_log_odds`): the nothate logit can also rise with the hate logit,
+    without P(hate) falling; the log-odds rises only when P(hate) falls."""
+    if kind not in REWARDS:
+        raise LabkitError(f"Unknown reward {kind!r}: expected one of {', '.join(map(repr, REWARDS))} "
+                          "('nothate_logit' is the course's).")
+    score = nothate_logits if kind == "nothate_logit" else nothate_log_odds
 
     def reward(texts: Sequence[str]) -> np.ndarray:
-        return nothate_logits(texts, classifier, tokenizer, batch_size=batch_size)
+        return score(texts, classifier, tokenizer, batch_size=batch_size)
 
     return reward
 

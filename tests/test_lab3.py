@@ -16,7 +16,7 @@ RECORDS = ("toxicity_before", "toxicity_after", "ppo_log", "trainable_params", "
            "dpo_log", "toxicity_after_dpo", "toxicity_change_dpo", "ppo_vs_dpo",
            "exercise_1", "exercise_2", "exercise_3", "exercise_4")
 PARAMETERS = ("profile", "ppo_steps", "batch_size", "mini_batch_size", "ppo_epochs", "learning_rate", "init_kl_coef",
-              "target_kl", "adaptive_kl", "min_new_tokens", "max_new_tokens", "temperature", "lam", "kl_loss_coef", "n_eval", "dpo_steps", "dpo_beta", "dpo_learning_rate", "dpo_batch_size",
+              "target_kl", "adaptive_kl", "min_new_tokens", "max_new_tokens", "temperature", "lam", "kl_loss_coef", "n_eval", "reward", "dpo_steps", "dpo_beta", "dpo_learning_rate", "dpo_batch_size",
               "dpo_prompts", "dpo_samples_per_prompt", "seed", "output_dir")
 
 

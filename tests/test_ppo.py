@@ -279,6 +279,22 @@ def test_sample_summaries_is_seeded_and_leaves_global_rng_alone():
     assert torch.equal(torch.get_rng_state(), state)
 
 
+def test_sample_summaries_draws_each_batch_from_its_own_seeded_stream(monkeypatch):
+    """Common random numbers for before/after comparisons: a batch's draws depend on the seed and its place
+    only, not on how many random numbers earlier batches used (a generation that ran longer there)."""
+    def fake_sample_responses(policy, tokenizer, chunk, **kwargs):
+        for prompt in chunk:
+            torch.rand(len(prompt))  # like decoding: the draws used grow with the generation's length
+        return {"texts": [f"{torch.rand(1).item():.6f}" for _ in chunk]}
+
+    monkeypatch.setattr(ppo, "sample_responses", fake_sample_responses)
+    kwargs = dict(max_new_tokens=4, batch_size=2, seed=5, progress=False)
+    a = ppo.sample_summaries(None, None, PROMPTS, **kwargs)
+    b = ppo.sample_summaries(None, None, ["a much longer first prompt", "and another", *PROMPTS[2:]], **kwargs)
+    assert a[2:] == b[2:] and a[:2] != b[:2]
+    assert ppo.sample_summaries(None, None, PROMPTS, **{**kwargs, "seed": 6})[2:] != a[2:]
+
+
 # ----------------------------------------------------------------------------- sampling temperature
 
 

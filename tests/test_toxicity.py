@@ -119,3 +119,17 @@ def test_offline_classifier_prefers_friendly_text(fixtures_manifest):
     assert p[0] < 0.5 < p[1]
     reward = toxicity.reward_function(model, tok)([friendly, hostile])
     assert reward[0] > reward[1]
+
+
+def test_log_odds_reward_is_log_p_nothate_over_p_hate_and_follows_the_label_names():
+    model, tok = tiny_classifier(), WordTokenizer()
+    texts = ["you are kind", "you are a fool", "thanks a lot"]
+    p_hate = toxicity.hate_probabilities(texts, model, tok)
+    expected = np.log((1 - p_hate) / p_hate)
+    assert np.allclose(toxicity.reward_function(model, tok, kind="log_odds")(texts), expected, atol=1e-5)
+    # the same texts under a swapped id2label (and swapped output rows) score the same
+    assert np.allclose(toxicity.reward_function(swapped_copy(model), tok, kind="log_odds")(texts), expected, atol=1e-5)
+    # the course's reward is the nothate logit alone, a different quantity
+    assert not np.allclose(toxicity.reward_function(model, tok)(texts), expected, atol=1e-3)
+    with pytest.raises(LabkitError, match="Unknown reward 'toxicity'.*'nothate_logit', 'log_odds'"):
+        toxicity.reward_function(model, tok, kind="toxicity")
