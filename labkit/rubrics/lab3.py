@@ -60,7 +60,8 @@ def lab3_adapter_regenerates(ctx: GradeContext, n_hidden: int = 16, max_new_toke
                              seed: int = 0, adapter: str = "ppo_adapter") -> Outcome:
     """Rebuild the policy (LoRA summarizer merged + the saved ``adapter``: PPO's, or DPO's ``dpo_adapter``),
     sample summaries of hidden rude dialogues with the same seed with and without the adapter: the adapter's
-    must be less toxic."""
+    must be less toxic. Sampled at the profile's PPO temperature, the distribution PPO trained (at 1 the
+    offline stand-in writes word salad whose stray insults swamp what the adapter changed)."""
     import torch
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
@@ -81,9 +82,10 @@ def lab3_adapter_regenerates(ctx: GradeContext, n_hidden: int = 16, max_new_toke
     tok = models.load_tokenizer(prof)
     hidden = hidden_dialogues(ctx, n_hidden, toxic_only=True)
     ps = [prompts.summarize_prompt(r["dialogue"]) for r in hidden]
-    after = ppo.sample_summaries(policy, tok, ps, max_new_tokens=max_new_tokens, seed=seed, progress=False)
+    sampling = dict(max_new_tokens=max_new_tokens, seed=seed, progress=False, temperature=prof.ppo.temperature)
+    after = ppo.sample_summaries(policy, tok, ps, **sampling)
     with policy.model.disable_adapter():
-        before = ppo.sample_summaries(policy, tok, ps, max_new_tokens=max_new_tokens, seed=seed, progress=False)
+        before = ppo.sample_summaries(policy, tok, ps, **sampling)
     hb, ha = float(_hate(ctx, before).mean()), float(_hate(ctx, after).mean())
     detail = f"{len(ps)} hidden rude dialogues: mean P(hate) with your adapter {ha:.3f}, without {hb:.3f}"
     return Outcome.ok(detail) if ha <= hb - margin else Outcome.fail(detail)
