@@ -99,20 +99,21 @@ def hate_probabilities(
     return probs[:, label_index(classifier, HATE)]
 
 
-REWARDS = ("nothate_logit", "log_odds")
-
-
 def nothate_log_odds(
     texts: Sequence[str], classifier: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", *, batch_size: int = 32
 ) -> np.ndarray:
     """``log P(nothate) - log P(not nothate)`` of each text: with two labels, the ``nothate`` logit minus the
     ``hate`` logit. A monotone function of P(hate), the measure the lab reports."""
+    from scipy.special import logsumexp
+
     logits = classifier_logits(texts, classifier, tokenizer, batch_size=batch_size).astype(np.float64)
     keep = label_index(classifier, NOT_HATE)
-    others = np.delete(logits, keep, axis=1)
-    top = others.max(axis=1, keepdims=True)
-    rest = top[:, 0] + np.log(np.exp(others - top).sum(axis=1))  # logsumexp over the other labels
-    return (logits[:, keep] - rest).astype(np.float32)
+    return (logits[:, keep] - logsumexp(np.delete(logits, keep, axis=1), axis=1)).astype(np.float32)
+
+
+# Lab 3's rewards by name (DetoxSettings.reward): the course's first.
+_REWARDS = {"nothate_logit": nothate_logits, "log_odds": nothate_log_odds}
+REWARDS = tuple(_REWARDS)
 
 
 def reward_function(
@@ -127,7 +128,7 @@ def reward_function(
     if kind not in REWARDS:
         raise LabkitError(f"Unknown reward {kind!r}: expected one of {', '.join(map(repr, REWARDS))} "
                           "('nothate_logit' is the course's).")
-    score = nothate_logits if kind == "nothate_logit" else nothate_log_odds
+    score = _REWARDS[kind]
 
     def reward(texts: Sequence[str]) -> np.ndarray:
         return score(texts, classifier, tokenizer, batch_size=batch_size)
