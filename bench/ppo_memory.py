@@ -88,13 +88,13 @@ def run_variant(reference: str) -> dict:
     policy = ppo.add_value_head(model)
     reward_fn, reward_bytes = build_reward_fn(tokenizer)
     if copied is not None:
-        def copied_reference_logprobs(pol, batch):  # noqa: ANN001, ANN202
+        def copied_reference_logits(pol, batch):  # noqa: ANN001, ANN202
             with torch.no_grad():
-                logits = copied(input_ids=batch["query_ids"], attention_mask=batch["query_mask"],
-                                decoder_input_ids=batch["decoder_input_ids"], use_cache=False).logits
-            return ppo.logprobs_from_logits(logits, batch["response"])
+                return copied(input_ids=batch["query_ids"], attention_mask=batch["query_mask"],
+                              decoder_input_ids=batch["decoder_input_ids"], use_cache=False).logits
 
-        ppo.reference_logprobs = copied_reference_logprobs  # rollout looks it up at call time
+        # rollout looks it up at call time (for the reference's log-probs and the exact KL it logs)
+        ppo.reference_logits = copied_reference_logits
     config = ppo.PPOConfig(learning_rate=1.41e-5, batch_size=BATCH_SIZE, mini_batch_size=MINI_BATCH_SIZE, ppo_epochs=1,
                            init_kl_coef=0.2, target_kl=6.0, min_new_tokens=NEW_TOKENS, max_new_tokens=NEW_TOKENS, seed=0)
     start = time.perf_counter()

@@ -14,7 +14,8 @@ functions, sharing PPO's pieces (``labkit.ppo``) rather than copying them:
 4. ``train``: Adam over the adapter, shuffled mini-batches of pairs, a progress bar and a per-step log.
 
 No reward model runs inside the loop: it only ranked the samples once. ``sequence_kl`` measures how far a
-trained policy moved from the reference on its own samples (nats per summary), the way PPO's log reports KL.
+trained policy moved from the reference on its own samples (nats per summary), the way PPO's log reports KL:
+the exact KL of the next-token distributions at every position, summed over the summary (never negative).
 """
 from __future__ import annotations
 
@@ -221,16 +222,35 @@ def _batched(fn: Callable[..., torch.Tensor], policy: Policy, tokenizer: "PreTra
     return torch.cat(out) if out else torch.zeros(0)
 
 
-def sequence_kl(
+def sequence_log_ratio(
     policy: Policy, tokenizer: "PreTrainedTokenizerBase", prompts: Sequence[str], responses: Sequence[str],
     *, temperature: float = 1.0, batch_size: int = 32,
 ) -> np.ndarray:
-    """``log pi(y|x) - log pi_ref(y|x)`` of each response, in nats (at the sampling ``temperature``). For
-    responses the policy itself sampled, the mean estimates KL(policy || reference) per summary, the
-    quantity PPO's log calls ``kl``; for PPO's and DPO's policies alike it says how far training moved them."""
+    """``log pi(y|x) - log pi_ref(y|x)`` of each response, in nats (at the sampling ``temperature``): the
+    sampled estimate of the KL. Its mean over responses the policy sampled estimates KL(policy || reference)
+    per summary, but one response's value, and on few responses even the mean, can be negative; the KL a lab
+    reports is ``sequence_kl``."""
     policy_lp = _batched(sequence_logprobs, policy, tokenizer, prompts, responses, batch_size, temperature)
     ref_lp = _batched(reference_logprobs, policy, tokenizer, prompts, responses, batch_size, temperature)
     return (policy_lp - ref_lp).numpy().astype(np.float64)
+
+
+def _response_kl(policy: Policy, batch: ppo.Rollout, temperature: float = 1.0) -> torch.Tensor:
+    policy.model.eval()
+    logits, _ = policy(batch)
+    return ppo.response_kl(logits, ppo.reference_logits(policy, batch), batch["mask"], temperature)
+
+
+def sequence_kl(
+    policy: Policy, tokenizer: "PreTrainedTokenizerBase", prompts: Sequence[str], responses: Sequence[str],
+    *, temperature: float = 1.0, batch_size: int = 8,
+) -> np.ndarray:
+    """The exact KL(policy || reference) along each response, in nats (at the sampling ``temperature``):
+    at every position of the response, the KL of the two next-token distributions over the whole vocabulary
+    (``ppo.state_kl``), summed over the response's tokens (``ppo.response_kl``). Never negative. For responses
+    the policy itself sampled, the mean estimates KL(policy || reference) per summary, as PPO's log reports
+    ``kl``: for PPO's and DPO's policies alike it says how far training moved them."""
+    return _batched(_response_kl, policy, tokenizer, prompts, responses, batch_size, temperature).numpy().astype(np.float64)
 
 
 # ----------------------------------------------------------------------------- the loss
@@ -378,7 +398,7 @@ def method_summary(
     """One row of the PPO vs DPO table for the summaries one policy sampled on the held-out prompts: mean
     P(hate), with ``hate_before`` the paired-bootstrap change and its 95% CI (``toxicity.paired_bootstrap``),
     words per summary, in-vocabulary and degenerate shares (``metrics.text_quality``), ROUGE-1 against the
-    references, the mean KL to the reference (``sequence_kl``) and the training wall time."""
+    references, the mean exact KL to the reference (``sequence_kl``: never negative) and the training wall time."""
     from labkit import metrics, toxicity
 
     hate = np.asarray(hate, dtype=np.float64)

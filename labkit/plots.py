@@ -120,19 +120,26 @@ def finetune_costs(costs: dict[str, dict[str, float]]) -> "Figure":
 
 # ---- lab 3: PPO -----------------------------------------------------------------
 
-PPO_CURVES = (("reward_mean", "mean reward (nothate logit)"), ("kl", "KL to reference (nats / summary)"),
+PPO_CURVES = (("reward_mean", "mean reward (nothate logit)"), ("kl", "KL to reference, exact (nats / summary)"),
               ("beta", "KL coefficient beta"), ("policy_loss", "policy loss"),
               ("value_loss", "value loss"), ("entropy", "entropy (nats / token)"))
 
 
 def ppo_curves(log: list[dict], *, title: str = "PPO training, per step") -> "Figure":
     """One small panel per logged quantity (reward, KL, beta, losses, entropy)
-    against the PPO step; ``log`` is the recorded ``ppo_log``."""
+    against the PPO step; ``log`` is the recorded ``ppo_log``. The KL panel shows the
+    exact KL (``kl``, never negative) and, dashed, the sampled estimate the adaptive
+    controller reads (``kl_sampled``), where the log has it."""
     fig = _new_figure(10.0, 5.5)
     axes = fig.subplots(2, 3, sharex=True).ravel()
     steps = [entry["step"] for entry in log]
+    marker = "." if len(steps) < 60 else None
     for ax, (key, label) in zip(axes, PPO_CURVES):
-        ax.plot(steps, [entry[key] for entry in log], marker="." if len(steps) < 60 else None)
+        ax.plot(steps, [entry[key] for entry in log], marker=marker, label="exact" if key == "kl" else None)
+        if key == "kl" and all("kl_sampled" in entry for entry in log):
+            ax.plot(steps, [entry["kl_sampled"] for entry in log], linestyle="--", marker=marker,
+                    label="sampled (the controller's)")
+            ax.legend(fontsize="small")
         ax.set_title(label, fontsize="medium")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
@@ -189,7 +196,7 @@ def ppo_vs_dpo(rows: dict[str, dict[str, float]], *,
                title: str = "PPO vs DPO on the same held-out prompts") -> "Figure":
     """One panel per measure, one bar per method (the summaries before training first): mean P(hate) with
     the 95% paired-bootstrap interval of the change from before as whiskers, words per summary, ROUGE-1
-    against the references, KL to the reference (nats per summary) and wall time (seconds; none before).
+    against the references, the exact KL to the reference (nats per summary) and wall time (seconds; none before).
 
     ``rows`` maps a method to ``labkit.dpo.method_summary``'s dict (keys ``toxicity``, ``change_ci``,
     ``mean_words``, ``rouge1``, ``kl``, ``seconds``): the recorded ``ppo_vs_dpo``."""

@@ -22,7 +22,15 @@ trl removed its seq2seq PPO, so this is the classic algorithm (Ziegler et al.
    the KL to the reward alone). The reward's KL is one sampled token's estimate
    per position; the exact one also holds back the tokens that were not sampled,
    such as a first word that would start a summary of some other dialogue.
-6. ``AdaptiveKLController``: beta *= 1 + clip(KL/target - 1, -0.2, 0.2) * n/horizon.
+6. ``AdaptiveKLController``: beta *= 1 + clip(KL/target - 1, -0.2, 0.2) * n/horizon, where KL is
+   the batch mean of the penalty's ``sum_t logp - logp_ref`` (the classic sampled estimate).
+
+The log's ``kl`` is the KL to the reference a learner reads: the exact KL of the
+next-token distributions at every position of each sampled response, summed over
+the response (``response_kl``); it is never negative. The sampled estimate the
+controller reads is a mean of log-ratios of sampled tokens and can fall below
+zero; it is logged beside it as ``kl_sampled``. Both estimate the same KL per
+response (in expectation over the sampled responses).
 
 ``train`` drives it with a progress bar, a per-step log and resumable
 checkpoints (adapter + value head + optimizer + KL controller + RNG).
@@ -188,7 +196,7 @@ class Rollout(dict):
     """One batch of experience; a dict of tensors (B, ...) plus ``texts``.
 
     Keys: query_ids, query_mask (B, S); response, decoder_input_ids, mask,
-    logprobs, ref_logprobs, values (B, L); scores (B,)."""
+    logprobs, ref_logprobs, values (B, L); scores, response_kl (B,)."""
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -290,6 +298,21 @@ def state_kl(logits: torch.Tensor, ref_logits: torch.Tensor, temperature: float 
     return (logp.exp() * (logp - logq)).sum(-1)
 
 
+def response_kl(
+    logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """The exact KL(policy || reference) of every response, (B,): ``state_kl`` at each response position,
+    summed over the response ``mask``. Never negative (each state's KL is clipped at 0 against rounding).
+
+    Along responses the policy sampled, its batch mean is an unbiased estimate of KL(policy || reference) per
+    response, like the mean of ``sum_t logp - logp_ref`` (the reward's sampled estimate), but with each sampled
+    token replaced by the expectation over the vocabulary: lower variance, and it cannot fall below zero, where
+    the sampled one can. Computed one row at a time, so it holds at most one row's extra copies of the logits."""
+    rows = [(state_kl(logits[i:i + 1], ref_logits[i:i + 1], temperature).clamp_min(0.0) * mask[i:i + 1]).sum(dim=1)
+            for i in range(logits.shape[0])]
+    return torch.cat(rows) if rows else torch.zeros(0, device=logits.device)
+
+
 def rollout(
     policy: PolicyWithValueHead,
     tokenizer: "PreTrainedTokenizerBase",
@@ -302,13 +325,18 @@ def rollout(
     temperature: float = 1.0,
 ) -> Rollout:
     """Sample responses at ``temperature`` and collect everything the update needs: old
-    log-probs and values (policy), reference log-probs (adapter off) and the scores."""
+    log-probs and values (policy), reference log-probs (adapter off) and the scores; and,
+    for the log, ``response_kl``: each response's exact KL to the reference (B,)."""
     batch = sample_responses(policy, tokenizer, prompts, max_new_tokens=max_new_tokens, min_length=min_length,
                              max_source_tokens=max_source_tokens, temperature=temperature)
     with torch.no_grad():
-        logprobs, values, _ = policy_forward(policy, batch, temperature)
-    batch["logprobs"], batch["values"] = logprobs, values
-    batch["ref_logprobs"] = reference_logprobs(policy, batch, temperature)
+        logits, values = policy(batch)
+        batch["logprobs"] = logprobs_from_logits(logits, batch["response"], temperature)
+        batch["values"] = values.float()
+        ref_logits = reference_logits(policy, batch)
+        batch["ref_logprobs"] = logprobs_from_logits(ref_logits, batch["response"], temperature)
+        batch["response_kl"] = response_kl(logits, ref_logits, batch["mask"], temperature)
+        del logits, ref_logits
     scores = reward_fn(batch["texts"])
     batch["scores"] = torch.as_tensor(np.asarray(scores, dtype=np.float32), device=policy.device)
     return batch
@@ -508,12 +536,14 @@ def ppo_step(
     advantages, returns = gae(rewards, batch["values"], mask, config.gamma, config.lam)
     advantages = whiten(advantages, mask)
     losses = ppo_update(policy, optimizer, batch, advantages, returns, config, state.generator)
-    kl_per_response = float(kl.sum(dim=1).mean())
-    state.kl_controller.update(kl_per_response, config.batch_size)
+    # The controller reads the classic sampled estimate (the sum of the penalty's logp - logp_ref), as trl does;
+    # the log reports the exact KL along the same responses ("kl", never negative) beside it ("kl_sampled").
+    kl_sampled = float(kl.sum(dim=1).mean())
+    state.kl_controller.update(kl_sampled, config.batch_size)
     state.step += 1
     entry = {"step": state.step, "reward_mean": float(batch["scores"].mean()),
              "reward_std": float(batch["scores"].std()) if len(batch["scores"]) > 1 else 0.0,
-             "kl": kl_per_response, "beta": beta, **losses,
+             "kl": float(batch["response_kl"].mean()), "kl_sampled": kl_sampled, "beta": beta, **losses,
              "response_tokens": float(mask.sum(dim=1).mean()),
              "seconds": time.perf_counter() - started}
     state.log.append(entry)
@@ -592,7 +622,8 @@ def train(
     progress: bool = True,
 ) -> list[dict[str, float]]:
     """Run PPO until ``steps`` steps are done and return the per-step log
-    (step, reward_mean, kl, beta, policy_loss, value_loss, entropy, ...).
+    (step, reward_mean, kl: the exact KL to the reference per response, kl_sampled: the controller's
+    sampled estimate, beta, policy_loss, value_loss, entropy, ...).
 
     With ``checkpoint_dir``, a checkpoint is written there every
     ``checkpoint_every`` steps (0: only at the end); ``resume=True`` continues

@@ -10,7 +10,7 @@ import pytest
 import torch
 from test_ppo import PROMPTS, CharTokenizer, tiny_base, tiny_policy
 
-from labkit import dpo
+from labkit import dpo, ppo
 from labkit.config import DPOSettings, LabkitError
 
 TOK = CharTokenizer()
@@ -183,7 +183,42 @@ def test_sequence_kl_is_zero_for_a_fresh_adapter_and_positive_after_training():
     kl = dpo.sequence_kl(policy, TOK, PROMPTS, ["yes"] * len(PROMPTS))
     assert kl.shape == (len(PROMPTS),) and abs(kl).max() < 1e-5
     dpo.train(policy, TOK, pairs, small_config(), steps=6, progress=False)
-    assert dpo.sequence_kl(policy, TOK, PROMPTS, ["yes"] * len(PROMPTS)).mean() > 0.01  # "yes" got likelier
+    assert dpo.sequence_kl(policy, TOK, PROMPTS, ["yes"] * len(PROMPTS)).mean() > 0.01  # the policy moved
+    assert dpo.sequence_log_ratio(policy, TOK, PROMPTS, ["yes"] * len(PROMPTS)).mean() > 0.01  # "yes" got likelier
+
+
+def test_sequence_kl_is_the_exact_kl_summed_over_each_response():
+    policy, _ = moved_policy()
+    prompts, responses = ["hello there", "ok"], ["abc", "a much longer response"]
+    batch = dpo.encode_responses(policy, TOK, prompts, responses)
+    with torch.no_grad():
+        logits, _ = policy(batch)
+        p = torch.softmax(logits, -1)
+        q = torch.softmax(ppo.reference_logits(policy, batch), -1)
+        by_hand = ((p * (p.log() - q.log())).sum(-1) * batch["mask"]).sum(1)
+    kl = dpo.sequence_kl(policy, TOK, prompts, responses, batch_size=1)
+    assert kl.tolist() == pytest.approx(by_hand.tolist(), abs=1e-4) and (kl > 0).all()
+
+
+def test_sequence_kl_is_not_negative_where_the_log_ratio_is():
+    """Responses built token by token from the least policy-favoured token (argmin of log pi - log pi_ref at each
+    state, which is below zero wherever the two distributions differ, since both sum to one): the sampled
+    estimate log pi(y) - log pi_ref(y) is negative by construction, the exact KL along the same responses is not."""
+    policy, _ = moved_policy()
+    batch = dpo.encode_responses(policy, TOK, PROMPTS, ["xxxxx"] * len(PROMPTS))  # 5 tokens + EOS, no padding
+    assert bool((batch["mask"] == 1).all())
+    with torch.no_grad():
+        for t in range(batch["response"].shape[1]):
+            logits, _ = policy(batch)
+            ratio = torch.log_softmax(logits[:, t], -1) - torch.log_softmax(ppo.reference_logits(policy, batch)[:, t], -1)
+            batch["response"][:, t] = ratio.argmin(-1)
+            if t + 1 < batch["response"].shape[1]:
+                batch["decoder_input_ids"][:, t + 1] = batch["response"][:, t]
+        log_ratio = dpo.sequence_logprobs(policy, batch) - dpo.reference_logprobs(policy, batch)
+        logits, _ = policy(batch)
+        kl = ppo.response_kl(logits, ppo.reference_logits(policy, batch), batch["mask"])
+    assert bool((log_ratio < 0).all()), log_ratio
+    assert bool((kl > 0).all()), kl
 
 
 # ----------------------------------------------------------------------------- training

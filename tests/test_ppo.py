@@ -226,7 +226,8 @@ def test_train_logs_every_step_and_moves_only_adapter_and_head():
     assert [e["step"] for e in log] == [1, 2, 3]
     for key in ("reward_mean", "kl", "beta", "policy_loss", "value_loss", "entropy"):
         assert all(math.isfinite(e[key]) for e in log), key
-    assert log[0]["kl"] == pytest.approx(0.0, abs=1e-5)
+    assert log[0]["kl"] == pytest.approx(0.0, abs=1e-5) and log[0]["kl_sampled"] == pytest.approx(0.0, abs=1e-5)
+    assert all(e["kl"] >= 0 for e in log)  # the exact KL, never negative
     assert log[0]["beta"] == 0.1 and log[1]["beta"] != 0.1  # the adaptive controller moved
     assert all(torch.equal(p, frozen[n]) for n, p in policy.named_parameters() if not p.requires_grad)
     assert any(float(p.detach().abs().sum()) > 0 for n, p in policy.named_parameters() if "lora_B" in n)
@@ -365,6 +366,55 @@ def test_state_kl_is_the_exact_kl_of_the_tempered_distributions():
         assert torch.allclose(ppo.state_kl(logits, ref, temperature), expected, atol=1e-6)
     kl = ppo.state_kl(logits, ref)
     assert kl[0, 0] > 0 and kl[0, 1] == pytest.approx(0.0, abs=1e-7)  # identical rows: no divergence
+
+
+def test_response_kl_sums_the_exact_state_kl_over_the_response_against_hand_computed_values():
+    ln = math.log
+    # Row 0: p = (1/2, 1/2) vs q = (1/4, 3/4), then identical distributions, then padding (mask 0).
+    # Row 1: p = (0.9, 0.1) vs q = (1/2, 1/2), then p = (1/2, 1/2) vs q = (0.9, 0.1), then padding.
+    p = torch.tensor([[[0.5, 0.5], [0.3, 0.7], [0.99, 0.01]], [[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]]])
+    q = torch.tensor([[[0.25, 0.75], [0.3, 0.7], [0.01, 0.99]], [[0.5, 0.5], [0.9, 0.1], [0.7, 0.3]]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
+    kl = ppo.response_kl(p.log(), q.log(), mask)
+    row0 = 0.5 * ln(0.5 / 0.25) + 0.5 * ln(0.5 / 0.75)                                     # 0.5 ln(4/3)
+    row1 = (0.9 * ln(0.9 / 0.5) + 0.1 * ln(0.1 / 0.5)) + (0.5 * ln(0.5 / 0.9) + 0.5 * ln(0.5 / 0.1))
+    assert kl.tolist() == pytest.approx([row0, row1], abs=1e-6)
+    assert row0 == pytest.approx(0.5 * ln(4 / 3)) and row1 == pytest.approx(0.368064 + 0.510826, abs=1e-6)
+    # at a temperature: the KL of softmax(logits / T), as state_kl
+    assert ppo.response_kl(p.log(), q.log(), mask, 2.0).tolist() == pytest.approx(
+        ppo.response_kl(p.log() / 2, q.log() / 2, mask).tolist(), abs=1e-6)
+
+
+def test_the_reported_kl_is_not_negative_where_the_sampled_estimate_is():
+    # The token sampled at row 0's first position is the second, likelier under the reference: the penalty's
+    # sampled estimate sum(logp - logp_ref) is ln(0.5 / 0.75) < 0; the exact KL along the same response is not.
+    p = torch.tensor([[[0.5, 0.5], [0.3, 0.7]]])
+    q = torch.tensor([[[0.25, 0.75], [0.3, 0.7]]])
+    response, mask = torch.tensor([[1, 0]]), torch.ones(1, 2)
+    logp, logq = ppo.logprobs_from_logits(p.log(), response), ppo.logprobs_from_logits(q.log(), response)
+    _, sampled = ppo.compute_rewards(torch.zeros(1), logp, logq, mask, beta=0.2)
+    assert float(sampled.sum()) == pytest.approx(math.log(0.5 / 0.75), abs=1e-6) and float(sampled.sum()) < 0
+    assert float(ppo.response_kl(p.log(), q.log(), mask)[0]) == pytest.approx(0.5 * math.log(4 / 3), abs=1e-6)
+
+
+def test_rollout_and_log_report_the_exact_kl_while_the_controller_reads_the_sampled_estimate():
+    policy = tiny_policy(seed=4)
+    with torch.no_grad():  # an adapter away from B = 0: policy and reference differ from the first rollout
+        for name, param in policy.model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.5)
+    torch.manual_seed(0)
+    batch = ppo.rollout(policy, CharTokenizer(), PROMPTS, length_reward, max_new_tokens=6, min_length=2)
+    with torch.no_grad():
+        logits, _ = policy(batch)
+        expected = (ppo.state_kl(logits, ppo.reference_logits(policy, batch)) * batch["mask"]).sum(1)
+    assert torch.allclose(batch["response_kl"], expected, atol=1e-5) and bool((batch["response_kl"] > 0).all())
+    config = small_config(init_kl_coef=0.5, target_kl=0.05, horizon=8)
+    log = ppo.train(policy, CharTokenizer(), PROMPTS, length_reward, config, steps=3, progress=False)
+    assert all(e["kl"] >= 0 and math.isfinite(e["kl_sampled"]) for e in log)
+    for before, after in zip(log, log[1:]):  # the classic controller, fed the sampled estimate
+        error = min(max(before["kl_sampled"] / config.target_kl - 1, -0.2), 0.2)
+        assert after["beta"] == pytest.approx(before["beta"] * (1 + error * config.batch_size / config.horizon))
 
 
 def test_kl_loss_term_keeps_the_policy_nearer_the_reference():
