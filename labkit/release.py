@@ -84,6 +84,10 @@ cell records, usually `answer`), and write your explanations where a cell says
 notebook from top to bottom and notes any setup cell that differs from this
 release.
 
+The self-checks under your cells are some of the checks; when your notebook is graded it
+is run again from top to bottom and more checks run (`labkit.check()` says how many), some
+of them on dialogues made at grading time that nobody has seen before.
+
 Before handing in, restart the kernel and run all cells (JupyterLab: Kernel →
 Restart Kernel and Run All Cells) to check that the notebook runs from top to
 bottom. Hand in the `.ipynb` file.
@@ -429,6 +433,38 @@ def release(lab_ids: Iterable[str] | None = None, out: str | os.PathLike[str] = 
     readme.write_text(STUDENT_README, encoding="utf-8", newline="\n")
     written.append(readme)
     return written
+
+
+def hidden_data_note(lab_ids: Iterable[str] | None = None) -> str:
+    """What the grader's re-run checks read as hidden data, per lab (printed by ``labkit release``): dialogues
+    generated at grading time with a seed the grader draws per batch, or an instructor's file that this
+    edition does not ship and the sandbox masks."""
+    from labkit.rubrics import load_rubric
+    generated, files, none = [], [], []
+    for lab in list(lab_ids or labs.ids()):
+        try:
+            rubric = load_rubric(labs.get(lab).rubric)
+        except LabkitError:
+            none.append(lab)
+            continue
+        if rubric.hidden_data:
+            files.append(f"{lab}: {rubric.hidden_data}")
+        elif any("regenerates" in c.type for c in rubric.checks):
+            generated.append(lab)
+        else:
+            none.append(lab)
+    lines = ["Hidden data: nothing hidden is written to the student edition (rubrics, solutions and data stay "
+             "behind)."]
+    if generated:
+        lines.append(f"  {', '.join(generated)}: the checks that re-run a saved adapter use dialogues generated at "
+                     "grading time by labkit.datagen with a seed `labkit grade` draws per batch (recorded in each "
+                     "grade.json and summary.md; --hidden-seed N regrades on the same dialogues), so no student can "
+                     "have them. On the offline profile only; elsewhere name a hidden_data file in the rubric.")
+    if files:
+        lines.append("  instructor's files (not shipped here, masked by the grader's sandbox): " + "; ".join(files))
+    if none:
+        lines.append(f"  {', '.join(none)}: no check reads hidden data.")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- submissions

@@ -14,13 +14,18 @@ and the lab's artifacts beside them (the lab gets ``output_dir=OUT/<lab>``).
 from __future__ import annotations
 
 import difflib
+import errno
 import json
 import logging
 import os
 import re
+import secrets
+import select
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +36,9 @@ from labkit.config import DEFAULT_PROFILE, LabkitError
 
 log = logging.getLogger(__name__)
 
-_STATUS_FILE = ".labkit-run-status.json"
+# The runner reports how papermill ended on a pipe of its own (see StatusPipe), never in a file: the kernel runs
+# the student's code with write access to the output folder, and could write a status of its choosing there.
+STATUS_LIMIT_BYTES = 1 << 16
 _TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict, "tuple": tuple}
 
 
@@ -91,21 +98,67 @@ def resolve_labs(names: list[str]) -> list[tuple[str, Path]]:
     return out
 
 
-def read_notebook(path: str | os.PathLike[str]) -> Any:
-    """Read and validate a notebook; LabkitError saying what is wrong when it is not valid JSON/nbformat."""
+def read_notebook(path: str | os.PathLike[str], *, max_mb: float | None = None, follow_links: bool = True,
+                  name: str | None = None) -> Any:
+    """Read and validate a notebook; LabkitError saying what is wrong when it is not valid JSON/nbformat.
+
+    The message names the problem, the file (``name`` when given, else the path) and the line and column;
+    it never quotes the file's content (the grader reads files students made). ``max_mb``: a larger file is
+    refused unread; ``follow_links=False``: a symbolic link is refused, never followed (the grader's own
+    reads of what a submission left behind)."""
+    p = Path(path)
+    label = name or str(p)
+    flags = os.O_RDONLY | (0 if follow_links else getattr(os, "O_NOFOLLOW", 0))
+    try:
+        fd = os.open(p, flags)
+    except FileNotFoundError:
+        raise LabkitError(f"Notebook {label} does not exist.") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise LabkitError(f"{label} is a symbolic link; the grader reads no linked file: hand in the notebook "
+                              "itself.") from None
+        raise LabkitError(f"Notebook {label} cannot be read ({err.strerror}).") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise LabkitError(f"Notebook {label} is not a regular file (expected a .ipynb file).")
+        if max_mb is not None and st.st_size > max_mb * 2**20:
+            raise LabkitError(f"{label} is {st.st_size / 2**20:.0f} MB, more than the {max_mb:g} MB a notebook may "
+                              "have: clear its outputs (Kernel > Restart Kernel and Clear Outputs), save, and hand "
+                              "it in again.")
+        data = fh.read() if max_mb is None else fh.read(int(max_mb * 2**20) + 1)
+    return parse_notebook(data, label)
+
+
+def parse_notebook(data: bytes, label: str = "the notebook") -> Any:
+    """A notebook from its bytes (converted to nbformat 4); LabkitError naming the problem and where, never the
+    content."""
     import nbformat
 
-    p = Path(path)
-    if not p.is_file():
-        raise LabkitError(f"Notebook {p} does not exist.")
     try:
-        nb = nbformat.read(p, as_version=4)
-    except (json.JSONDecodeError, nbformat.reader.NotJSONError, UnicodeDecodeError) as err:
-        raise LabkitError(f"invalid notebook JSON in {p}: {str(err).splitlines()[0][:200]}") from err
-    except Exception as err:  # nbformat raises assorted errors for malformed documents
-        raise LabkitError(f"invalid notebook JSON in {p}: {type(err).__name__}: {str(err)[:200]}") from err
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise LabkitError(f"invalid notebook JSON in {label}: not UTF-8 text (byte {err.start}); save the notebook "
+                          "again from Jupyter.") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise LabkitError(f"invalid notebook JSON in {label}: line {err.lineno}, column {err.colno}: {err.msg} "
+                          "(expected a .ipynb file as Jupyter saves it).") from None
+    except RecursionError:
+        raise LabkitError(f"invalid notebook JSON in {label}: nested too deeply to be a notebook.") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
+        raise LabkitError(f"invalid notebook JSON in {label}: no list of cells.")
+    try:
+        from nbformat import reader  # what nbformat.reads does, without logging a schema error's quote of the file
+        nb = nbformat.convert(reader.reads(text), 4)
+    except Exception as err:  # nbformat raises assorted errors for malformed documents; their text may quote it
+        version = raw.get("nbformat")
+        shown = f" (nbformat {version})" if isinstance(version, int) and not isinstance(version, bool) else ""
+        raise LabkitError(f"invalid notebook JSON in {label}: it does not follow the Jupyter notebook format"
+                          f"{shown}: {type(err).__name__}.") from None
     if not isinstance(nb.get("cells"), list):
-        raise LabkitError(f"invalid notebook JSON in {p}: no list of cells.")
+        raise LabkitError(f"invalid notebook JSON in {label}: no list of cells.")
     return nb
 
 
@@ -291,13 +344,12 @@ def execute(
     lab_dir.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="labkit-run-") as tmp:
-        status_path = lab_dir / _STATUS_FILE
-        status_path.unlink(missing_ok=True)
+        status = StatusPipe()
         child_spec = {
             "input": str(nb_path), "output": str(out_nb), "parameters": params,
             "kernel_name": kernel_name, "cell_timeout": cell_timeout, "cwd": str(Path(cwd or nb_path.parent).resolve()),
-            "status": str(status_path), "max_output_bytes": int(max_output_mb * 2**20) if max_output_mb else None,
-            "log_output": log_output,
+            "status_fd": status.write_fd,
+            "max_output_bytes": int(max_output_mb * 2**20) if max_output_mb else None, "log_output": log_output,
         }
         spec_file = Path(tmp) / "spec.json"
         if sandbox is not None:
@@ -311,17 +363,12 @@ def execute(
         t0 = time.monotonic()
         result = RunResult(lab=lab, notebook=nb_path, output_notebook=out_nb, output_dir=lab_dir)
         runner_log = Path(tmp) / "runner.log"
-        report = _run_child(argv, env=env, timeout=timeout, sandbox=sandbox, log_output=log_output, log_path=runner_log)
+        report = _run_child(argv, env=env, timeout=timeout, sandbox=sandbox, log_output=log_output, log_path=runner_log,
+                            status=status)
         report.stderr_tail = _tail(runner_log)  # type: ignore[attr-defined]
         result.seconds = round(time.monotonic() - t0, 2)
         result.peak_rss_mb = round(report.peak_rss_mb, 1)
-        child = {}
-        if status_path.is_file():
-            try:
-                child = json.loads(status_path.read_text())
-            except (OSError, json.JSONDecodeError):
-                child = {}
-            status_path.unlink(missing_ok=True)
+        child = status.result()
         _interpret(result, child, report, timeout=timeout, sandbox=sandbox, source_nb=nb)
     if result.output_notebook.is_file():
         try:
@@ -358,8 +405,76 @@ def _tail(path: Path) -> str:
         return ""
 
 
+class StatusPipe:
+    """The runner's status channel: a pipe the kernel has no end of, and a token it never sees.
+
+    The parent hands the runner the pipe's write end (``pass_fds``) and a fresh random token on its stdin; the
+    runner reads the token before any kernel starts, keeps the pipe's end out of every process it starts, and
+    at the end writes its status as one JSON line carrying the token. Only such a line counts: whatever a
+    notebook writes into a file, or manages to push into the pipe, is not the runner's word."""
+
+    def __init__(self) -> None:
+        self.token = secrets.token_hex(16)
+        self.read_fd, self.write_fd = os.pipe()
+        self._data = bytearray()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+
+    def started(self) -> None:
+        """The runner holds its own copy of the write end: close the parent's and start draining."""
+        os.close(self.write_fd)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        deadline = None
+        while True:
+            if self._stop.is_set():
+                deadline = deadline or time.monotonic() + 2.0
+                if time.monotonic() > deadline:
+                    return
+            try:
+                ready, _, _ = select.select([self.read_fd], [], [], 0.1)
+                if not ready:
+                    if self._stop.is_set():
+                        return
+                    continue
+                chunk = os.read(self.read_fd, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            if len(self._data) < STATUS_LIMIT_BYTES:
+                self._data += chunk[: STATUS_LIMIT_BYTES - len(self._data)]
+
+    def result(self) -> dict[str, Any]:
+        """The runner's status (without the token), or {} when it wrote none."""
+        self._stop.set()
+        if self._thread.is_alive() or self._thread.ident is not None:
+            self._thread.join(timeout=5)
+        try:
+            os.close(self.read_fd)
+        except OSError:
+            pass
+        for line in reversed(bytes(self._data).splitlines()):
+            try:
+                got = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(got, dict) and secrets.compare_digest(str(got.pop("token", "")), self.token):
+                return got
+        return {}
+
+    def close(self) -> None:
+        """Close both ends (a run that never started)."""
+        for fd in (self.write_fd, self.read_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
 def _run_child(argv: list[str], *, env: dict[str, str] | None, timeout: float | None, sandbox: Any | None,
-               log_output: bool, log_path: Path | None = None) -> Any:
+               log_output: bool, log_path: Path | None = None, status: StatusPipe | None = None) -> Any:
     from labkit.sandbox import Watchdog
 
     kwargs: dict[str, Any] = {}
@@ -370,8 +485,21 @@ def _run_child(argv: list[str], *, env: dict[str, str] | None, timeout: float | 
     log_fh = open(log_path, "wb") if (log_path is not None and not log_output) else None
     out = None if log_output else (log_fh or subprocess.DEVNULL)
     try:
-        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL if not log_output else None,
-                                stderr=out, start_new_session=True, **kwargs)
+        try:
+            proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE if status else subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL if not log_output else None, stderr=out,
+                                    start_new_session=True, pass_fds=(status.write_fd,) if status else (), **kwargs)
+        except BaseException:
+            if status is not None:
+                status.close()
+            raise
+        if status is not None:
+            status.started()
+            try:  # the token, on the runner's stdin (it reads it before any kernel starts)
+                proc.stdin.write((status.token + "\n").encode())  # type: ignore[union-attr]
+                proc.stdin.close()  # type: ignore[union-attr]
+            except OSError:  # the runner is gone already: it will have written nothing
+                pass
         with Watchdog(proc, timeout=timeout, limits=getattr(sandbox, "limits", None),
                       containment=getattr(sandbox, "containment", None)) as dog:
             proc.wait()
@@ -401,12 +529,43 @@ def _source_cell(source_nb: Any, executed_index: int | None, executed_nb: Any | 
     return executed_index - injected + 1, cid
 
 
+def signal_of(returncode: int | None, sandbox: Any | None = None) -> int | None:
+    """The signal that killed the runner, from its exit status (None when it exited by itself): a negative
+    status, or bubblewrap's 128 + N for a sandboxed runner killed by signal N."""
+    if not isinstance(returncode, int):
+        return None
+    if returncode < 0:
+        return -returncode
+    if getattr(sandbox, "isolation", None) == "bwrap" and returncode > 128:
+        return returncode - 128
+    return None
+
+
+_NOT_RUN = ("pending", "running", "failed")
+
+
+def unfinished_cells(executed: Any | None, source_nb: Any) -> str:
+    """"" when the executed notebook shows every cell of the source run to its end; else what it shows instead
+    (read from papermill's record in each cell, the one account the runner writes last)."""
+    if executed is None:
+        return "cannot be read"
+    cells = [c for c in executed.get("cells", []) if "injected-parameters" not in (c.get("metadata", {}).get("tags") or [])]
+    states = [c.get("metadata", {}).get("papermill", {}).get("status") for c in cells]
+    left = [i + 1 for i, st in enumerate(states) if st in _NOT_RUN or st is None]
+    if left:
+        return f"shows cell {left[0]} not run to its end"
+    n_code = sum(1 for c in source_nb.get("cells", []) if c.get("cell_type") == "code")
+    if sum(1 for c in cells if c.get("cell_type") == "code") < n_code:
+        return "has fewer code cells than the notebook that was run"
+    return ""
+
+
 def _interpret(result: RunResult, child: dict[str, Any], report: Any, *, timeout: float | None,
                sandbox: Any | None, source_nb: Any) -> None:
     executed = None
-    if result.output_notebook.is_file():
+    if result.output_notebook.is_file() and not result.output_notebook.is_symlink():
         try:
-            executed = read_notebook(result.output_notebook)
+            executed = read_notebook(result.output_notebook, follow_links=False)
         except LabkitError:
             executed = None
     idx = None
@@ -434,9 +593,20 @@ def _interpret(result: RunResult, child: dict[str, Any], report: Any, *, timeout
     elif report.killed == "processes":
         result.status = "processes"
         result.message = f"killed: more than {lim.max_processes} processes (fork storm?) while running {where}; partial notebook: {path}"
-    elif child.get("status") == "ok":
-        result.status = "ok"
-        result.message = f"ran in {result.seconds:.1f} s: {path}"
+    elif signal_of(getattr(report, "returncode", None), sandbox) not in (None, 25):  # 25, SIGXFSZ: below
+        result.status = "crashed"  # a runner killed by a signal did not finish, whatever anything says
+        why = getattr(report, "stderr_tail", "")
+        result.message = (f"the notebook runner was killed (signal {signal_of(report.returncode, sandbox)}) while "
+                          f"running {where}" + (f" ({why})" if why else "") + f"; partial notebook: {path}")
+    elif child.get("status") == "ok" and getattr(report, "returncode", 0) in (0, None):
+        missing = unfinished_cells(executed, source_nb)
+        if missing:
+            result.status = "crashed"
+            result.message = (f"the runner reported success, but the executed notebook {missing}; partial "
+                              f"notebook: {path}")
+        else:
+            result.status = "ok"
+            result.message = f"ran in {result.seconds:.1f} s: {path}"
     elif child.get("status") in ("error", "cell_timeout", "kernel_died"):
         ename, evalue = child.get("ename") or "Error", (child.get("evalue") or "").strip()
         result.exception = f"{ename}: {evalue}"[:300] if evalue else ename
@@ -532,6 +702,7 @@ def _child_main(spec_path: str) -> int:
     """Run one papermill execution described by a JSON spec; write a status JSON. Never raises."""
     skip_slow_optional_imports()
     spec = json.loads(Path(spec_path).read_text())
+    token, status_fd = _runner_channel(spec.get("status_fd"))
     status: dict[str, Any] = {"status": "crashed"}
     try:
         import papermill
@@ -557,11 +728,42 @@ def _child_main(spec_path: str) -> int:
         if status["status"] != "ok" and client is not None:
             status["cell_id"] = client.current_id
     finally:
-        try:
-            Path(spec["status"]).write_text(json.dumps(status))
-        except OSError:
-            pass
+        if status_fd is not None:
+            try:
+                os.write(status_fd, (json.dumps({**status, "token": token}) + "\n").encode())
+                os.close(status_fd)
+            except OSError:
+                pass
     return 0 if status.get("status") == "ok" else 1
+
+
+def _runner_channel(status_fd: Any) -> tuple[str, int | None]:
+    """The runner's side of :class:`StatusPipe`: read the token from stdin (then point stdin at /dev/null), keep
+    the pipe out of the kernel, and make this process's memory and open files unreadable to the kernel's user
+    (``PR_SET_DUMPABLE`` 0: /proc/<runner>/mem, /environ, /fd/ need privileges then)."""
+    token = ""
+    try:
+        token = sys.stdin.buffer.readline(256).decode(errors="replace").strip()
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    except OSError:
+        pass
+    if not isinstance(status_fd, int):
+        return token, None
+    try:
+        os.set_inheritable(status_fd, False)
+    except OSError:
+        return token, None
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except (OSError, AttributeError):
+        pass
+    return token, status_fd
 
 
 # ---------------------------------------------------------------- summary

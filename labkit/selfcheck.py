@@ -8,7 +8,9 @@ learner's own run (their output folder, their recorded results, the lab's
 data) and prints one verdict line: the rubric's ``pass`` message, or its
 ``fail`` message as the hint. The check's detail (which may name the expected
 value) is never shown. :func:`check` (``labkit.check()``) runs every public
-check whose result has been recorded so far and prints a small table.
+check whose result has been recorded so far and prints a small table, which
+ends by saying how many more checks and points the grader runs (never what
+they check): passing every self-check is not full marks.
 
 Hidden checks never run here. Graded runs turn self-checks off (the grader's
 sandbox sets ``LABKIT_SELF_CHECK=off`` and masks the rubrics anyway); a
@@ -177,9 +179,21 @@ def check() -> None:
     public = checker.rubric.public_checks
     if not verdicts:
         log.info(f"No self-check has run yet: record an answer (the exercise cells) first. {checker.lab} has "
-                 f"{len(public)}: {', '.join(c.name for c in public)}.")
+                 f"{len(public)}: {', '.join(c.name for c in public)}. {still_to_come(checker.rubric)}")
         return
     log.info(format_table(checker, verdicts, took))
+
+
+def still_to_come(rubric: Any) -> str:
+    """How many more checks, and points, the grader runs beyond the self-checks (never what they check): a
+    table of passed self-checks is not a grade."""
+    hidden = [c for c in rubric.checks if not c.public]
+    if not hidden:
+        return "The grader runs these checks only; it runs your notebook again from top to bottom first."
+    points = sum(c.points for c in hidden)
+    fresh = ", some of them on dialogues made at grading time" if any("regenerates" in c.type for c in hidden) else ""
+    return (f"{len(hidden)} more check{'s' if len(hidden) != 1 else ''}, {points:g} point{'s' if points != 1 else ''}, "
+            f"run when your notebook is graded (it runs again from top to bottom first{fresh}).")
 
 
 def format_table(checker: SelfChecker, verdicts: list[Verdict], took: float) -> str:
@@ -196,6 +210,7 @@ def format_table(checker: SelfChecker, verdicts: list[Verdict], took: float) -> 
         lines.append(f"  {v.check:<{width}}  {mark} {word:<12}  {v.message}")
     if waiting:
         lines.append(f"not recorded yet: {', '.join(waiting)}")
+    lines.append(still_to_come(checker.rubric))
     lines.append(f"(checked in {took:.2f} s; self-checks took {checker.seconds:.2f} s of this kernel's time so far)")
     return "\n".join(lines)
 

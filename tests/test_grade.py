@@ -47,8 +47,21 @@ def test_every_hostile_submission_gets_a_score_or_reason(hostile_batch) -> None:
         assert isinstance(r["score"], (int, float)), rid
         assert r["status"] == "graded" or r["reason"], f"{rid}: {r['status']} without a reason"
         assert r["status"] != "grader_error", f"{rid}: {r['reason']}"
-    # bounded: 18 notebooks, one infinite loop and one fork storm, three at a time
+    # bounded: 18 notebooks, one infinite loop and one fork storm, up to three at a time (one per usable CPU)
     assert hostile_batch["seconds"] < 150
+
+
+def test_local_workers_never_outnumber_the_cpus(monkeypatch, caplog) -> None:
+    """A submission's timeout is wall-clock time: runs sharing a CPU would time out because of each other (the
+    hostile batch's 10 s runs took 8 s each, three on one CPU), so the pool runs at most one per usable CPU."""
+    from labkit.grading import driver
+    monkeypatch.setattr(driver.os, "sched_getaffinity", lambda pid: {1}, raising=False)
+    with caplog.at_level("WARNING", logger="labkit.grading.driver"):
+        assert driver.local_workers(3) == 1
+    assert "--workers 3 asked, but this process may use 1 CPU" in caplog.text
+    monkeypatch.setattr(driver.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    caplog.clear()
+    assert driver.local_workers(2) == 2 and driver.local_workers(0) == 1 and not caplog.text
 
 
 @pytest.mark.parametrize("rid,status,needle", [
@@ -274,7 +287,11 @@ def test_lab1_checks_on_synthetic_generations(tmp_path: Path) -> None:
 
 
 def test_lab2_adapter_checks_regenerate_and_count(tmp_path: Path, fixtures_manifest) -> None:
-    """The grader loads the saved adapter on the base, regenerates, and counts its parameters itself."""
+    """The grader loads the saved adapter on the base, regenerates, and counts its parameters itself. Only an
+    adapter that learned something earns the re-run's points: a LoRA adapter straight from make_lora_model
+    (lora_B is zero: it changes nothing) earns none, even with a summaries.csv it did write; a trained one
+    (the cached LoRA summarizer) earns all of them on two different batches' hidden dialogues, and the same
+    adapter with its lora_B zeroed earns none again."""
     import pandas as pd
     import torch
 
@@ -282,22 +299,48 @@ def test_lab2_adapter_checks_regenerate_and_count(tmp_path: Path, fixtures_manif
     from labkit.config import get_profile
     from labkit.rubrics import CHECKS
     p = get_profile("offline")
-    lora = finetune.make_lora_model(models.load_seq2seq(p, torch.device("cpu"), torch.float32), p.lora, seed=0)
-    lora.save_pretrained(tmp_path / "peft_adapter")
     tok = models.load_tokenizer(p)
     test = data.load_dialogsum(p)["test"].select(range(4))
-    made = generate.generate(lora, tok, [prompts.summarize_prompt(d) for d in test["dialogue"]], "greedy", progress=False)
-    frame = {"id": test["id"], "human_baseline_summaries": test["summary"], "original_model_summaries": made,
-             "instruct_model_summaries": made, "peft_model_summaries": made, "prompt_tuning_model_summaries": made}
-    pd.DataFrame(frame).to_csv(tmp_path / "summaries.csv", index=False)
-    n = models.count_parameters(lora).trainable
-    ctx = _ctx(tmp_path, "lab2", {"trainable_params": {"lora": {"trainable": n}}})
+
+    def save(model, folder: Path) -> dict:
+        model.save_pretrained(folder / "peft_adapter")
+        made = generate.generate(model, tok, [prompts.summarize_prompt(d) for d in test["dialogue"]], "greedy",
+                                 progress=False)
+        frame = {"id": test["id"], "human_baseline_summaries": test["summary"], "original_model_summaries": made,
+                 "instruct_model_summaries": made, "peft_model_summaries": made, "prompt_tuning_model_summaries": made}
+        pd.DataFrame(frame).to_csv(folder / "summaries.csv", index=False)
+        return frame
+
+    untrained = finetune.make_lora_model(models.load_seq2seq(p, torch.device("cpu"), torch.float32), p.lora, seed=0)
+    (tmp_path / "untrained").mkdir()
+    frame = save(untrained, tmp_path / "untrained")
+    n = models.count_parameters(untrained).trainable
+    ctx = _ctx(tmp_path / "untrained", "lab2", {"trainable_params": {"lora": {"trainable": n}}})
     assert CHECKS["adapter_trainable_params"](ctx).fraction == 1
-    assert CHECKS["lab2_adapter_regenerates"](ctx, n_hidden=4).fraction == 1
+    nothing = CHECKS["lab2_adapter_regenerates"](ctx, n_hidden=16)
+    assert nothing.fraction == 0 and not nothing.forged and "learned nothing" in nothing.detail, nothing.detail
+    assert "16 of 16 summaries are exactly the base model's" in nothing.detail
     ctx.results["trainable_params"]["lora"]["trainable"] = n * 10
     assert CHECKS["adapter_trainable_params"](ctx).forged
     # summaries.csv that this adapter did not write is caught by regenerating
     pd.DataFrame({**frame, "peft_model_summaries": ["#Person1# wins the lottery twice."] * 4}).to_csv(
-        tmp_path / "summaries.csv", index=False)
-    fake = CHECKS["lab2_adapter_regenerates"](_ctx(tmp_path, "lab2", {}), n_hidden=4)
-    assert fake.forged and fake.fraction < 1
+        tmp_path / "untrained" / "summaries.csv", index=False)
+    fake = CHECKS["lab2_adapter_regenerates"](_ctx(tmp_path / "untrained", "lab2", {}), n_hidden=16)
+    assert fake.forged and fake.fraction == 0
+
+    trained = finetune.lora_summarizer(p, progress=False)
+    (tmp_path / "trained").mkdir()
+    save(trained, tmp_path / "trained")
+    for seed in (1, 2):
+        ctx = _ctx(tmp_path / "trained", "lab2", {})
+        ctx.hidden_seed = seed
+        out = CHECKS["lab2_adapter_regenerates"](ctx)
+        assert out.fraction == 1 and "32 hidden dialogues" in out.detail, out.detail
+    with torch.no_grad():
+        for name, param in trained.named_parameters():
+            if "lora_B" in name:
+                param.zero_()
+    (tmp_path / "zeroed").mkdir()
+    save(trained, tmp_path / "zeroed")
+    zeroed = CHECKS["lab2_adapter_regenerates"](_ctx(tmp_path / "zeroed", "lab2", {}))
+    assert zeroed.fraction == 0 and "learned nothing" in zeroed.detail

@@ -94,7 +94,10 @@ def test_new_exercises_are_verified_from_artifacts(tmp_path, test_rows):
 
 
 def test_saved_soft_prompt_is_counted_and_regenerated(tmp_path, fixtures_manifest):
-    """The grader loads prompt_adapter/ on the base, counts the soft prompt and re-runs it on hidden dialogues."""
+    """The grader loads prompt_adapter/ on the base, counts the soft prompt and re-runs it on hidden dialogues. A
+    soft prompt that was never trained (its initial text's embeddings) writes the base model's summaries: it
+    earns no re-run points, even with a summaries.csv it did write. (A trained one earns them all: the slow lab 2
+    test grades the lab's own soft prompt, on a fresh batch's dialogues each time.)"""
     import pandas as pd
     import torch
 
@@ -116,13 +119,15 @@ def test_saved_soft_prompt_is_counted_and_regenerated(tmp_path, fixtures_manifes
     key = "trainable_params.prompt_tuning.trainable"
     ctx = _ctx(tmp_path, {"trainable_params": {"prompt_tuning": {"trainable": n}}})
     assert CHECKS["adapter_trainable_params"](ctx, adapter="prompt_adapter", key=key).fraction == 1
-    regen = CHECKS["lab2_adapter_regenerates"](ctx, n_hidden=4, adapter="prompt_adapter",
+    ctx.hidden_seed = 1
+    regen = CHECKS["lab2_adapter_regenerates"](ctx, n_hidden=16, adapter="prompt_adapter",
                                                column="prompt_tuning_model_summaries")
-    assert regen.fraction == 1, regen.detail
+    assert regen.fraction == 0 and not regen.forged, regen.detail
+    assert "learned nothing" in regen.detail and "reproduced" in regen.detail
     ctx.results["trainable_params"]["prompt_tuning"]["trainable"] = 49_152  # LoRA's count, claimed for the prompt
     assert CHECKS["adapter_trainable_params"](ctx, adapter="prompt_adapter", key=key).forged
     pd.DataFrame({**frame, "prompt_tuning_model_summaries": ["#Person1# wins the lottery twice."] * 4}).to_csv(
         tmp_path / "summaries.csv", index=False)
-    fake = CHECKS["lab2_adapter_regenerates"](_ctx(tmp_path, {}), n_hidden=4, adapter="prompt_adapter",
+    fake = CHECKS["lab2_adapter_regenerates"](_ctx(tmp_path, {}), n_hidden=16, adapter="prompt_adapter",
                                               column="prompt_tuning_model_summaries")
-    assert fake.forged and fake.fraction < 1
+    assert fake.forged and fake.fraction == 0

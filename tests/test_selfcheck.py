@@ -144,6 +144,8 @@ def test_check_reruns_every_public_check_recorded_so_far(checker, printed, monke
     assert "2 of 2 checked pass" in table and "wait for a person" not in table
     assert "exercise_1" in table and "total_in_range" in table and "exercise_2" not in table
     assert "not recorded yet: reflection" in table and "self-checks took" in table
+    # the rest of the story: how many more checks and points the grader runs, never which
+    assert "1 more check, 1 point, run when your notebook is graded" in table and "exercise_2" not in table
     verdicts = checker.so_far()
     assert [(v.check, v.kind) for v in verdicts] == [("exercise_1", "passed"), ("total_in_range", "passed")]
 

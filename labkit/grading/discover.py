@@ -37,9 +37,34 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("._")[:120] or "submission"
 
 
+LINK_REFUSED = ("the grader follows no symbolic link (it could lead out of the submissions folder, to files "
+                "that are not the student's): hand in the notebook file itself, e.g. unpack the archive with "
+                "links dereferenced or copy the file in")
+
+
 def _from_folder(entry: Path) -> tuple[str | None, str]:
-    """(notebook, problem) of a submission folder: exactly one notebook is expected."""
-    nbs = sorted(p for p in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    """(notebook, problem) of a submission folder: exactly one notebook is expected, and no link to one.
+
+    The folder is walked without following links: a notebook that is a symbolic link, or a linked folder, is
+    named in the problem and never opened."""
+    nbs: list[Path] = []
+    links: list[str] = []
+    for folder, dirs, files in os.walk(entry, followlinks=False):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints")
+        for d in dirs:
+            if (here / d).is_symlink():
+                links.append(str((here / d).relative_to(entry)) + "/")
+        for name in sorted(files):
+            if name.endswith(".ipynb"):
+                path = here / name
+                if path.is_symlink():
+                    links.append(str(path.relative_to(entry)))
+                else:
+                    nbs.append(path)
+    if links and (not nbs or any(not x.endswith("/") for x in links)):
+        shown = ", ".join(links[:4])
+        return None, f"symbolic link in the submission folder ({shown}): {LINK_REFUSED}"
     if len(nbs) == 1:
         return str(nbs[0]), ""
     if not nbs:
@@ -48,7 +73,10 @@ def _from_folder(entry: Path) -> tuple[str | None, str]:
 
 
 def discover(submissions_dir: str | os.PathLike[str]) -> list[Submission]:
-    """Submissions in a folder: each top-level .ipynb, and each sub-folder with exactly one notebook."""
+    """Submissions in a folder: each top-level .ipynb, and each sub-folder with exactly one notebook.
+
+    A top-level entry that is a symbolic link (to a notebook or a folder) is a submission with a problem,
+    never followed."""
     root = Path(submissions_dir)
     if not root.is_dir():
         raise LabkitError(f"Submissions folder {root} does not exist (expected a folder of notebooks or of folders).")
@@ -58,7 +86,15 @@ def discover(submissions_dir: str | os.PathLike[str]) -> list[Submission]:
     for entry in sorted(root.iterdir()):
         if entry.name.startswith("."):
             continue
-        if entry.is_file() and entry.suffix == ".ipynb":
+        if entry.is_symlink():
+            if not (entry.suffix == ".ipynb" or entry.is_dir()):
+                continue  # a link to something that is not a submission: ignored, never read
+            single = entry.suffix == ".ipynb"
+            sid, nb, folder, single = (entry.stem if single else entry.name), None, str(root), single
+            problem = f"{entry.name} is a symbolic link: {LINK_REFUSED}"
+            if sid in ids:
+                sid = entry.name
+        elif entry.is_file() and entry.suffix == ".ipynb":
             sid, nb, folder, problem, single = entry.stem, str(entry), str(root), "", True
             if sid in ids or (root / sid).is_dir():  # "ana.ipynb" beside a folder "ana": keep the file's full name
                 sid = entry.name

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -21,13 +22,15 @@ from labkit.run import why_stopped
 from labkit.sandbox import Limits, resolve_isolation
 
 WORKER_MODULE = "labkit.grading.worker"
+log = logging.getLogger(__name__)
 
 
 def _lost(sub: Submission, opts: GradeOptions, reason: str) -> dict[str, Any]:
     """The record of a submission whose grader process gave no grade (written to its folder)."""
     rec = {"id": sub.id, "folder": sub.slug, "score": 0.0, "max": 0.0, "pending": 0.0, "status": "grader_error",
            "checks": [], "notes": [],
-           "reason": f"grader error: {reason}", "isolation": "", "lab": opts.lab, "notebook": sub.notebook}
+           "reason": f"grader error: {reason}", "isolation": "", "lab": opts.lab, "notebook": sub.notebook,
+           "hidden_seed": opts.hidden_seed}
     try:
         from labkit.rubrics import load_rubric
         rec["max"] = load_rubric(opts.rubric or opts.lab).max_points
@@ -83,19 +86,46 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
     return _lost(sub, opts, err_tail[0] if err_tail and err_tail[0] else "the grader process ended without a grade")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask: taskset, cgroups' cpusets), else os.cpu_count()."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def local_workers(workers: int) -> int:
+    """How many submissions run at once on this machine: ``workers``, but never more than its usable CPUs.
+
+    A submission's timeout is wall-clock time, kernel start included, and the notebooks are CPU-bound: three
+    runs sharing one CPU each take three times as long, so a notebook that runs in 3 s would time out at 10 s
+    because of its neighbours, not its own code. Capped, every run gets a CPU and the batch takes as long."""
+    cpus = usable_cpus()
+    if workers > cpus:
+        log.warning(f"--workers {workers} asked, but this process may use {cpus} CPU{'s' if cpus != 1 else ''}: "
+                    f"grading {cpus} at a time (each submission's timeout is wall-clock time; runs sharing a CPU "
+                    "would time out because of each other). Use --scheduler for more machines.")
+    return max(1, min(workers, cpus))
+
+
 def _executor(workers: int, scheduler: str | None) -> tuple[Executor, Any]:
     if scheduler:
         from distributed import Client
         client = Client(scheduler)
         return client.get_executor(pure=False), client
-    return ThreadPoolExecutor(max_workers=max(1, workers)), None
+    return ThreadPoolExecutor(max_workers=local_workers(workers)), None
 
 
 def grade_batch(submissions_dir: str | os.PathLike[str], lab: str, out: str | os.PathLike[str], *,
                 rubric: str | None = None, timeout: float = 600.0, workers: int = 2, scheduler: str | None = None,
                 force: bool = False, parameters: dict[str, Any] | None = None, profile: str = "offline",
-                isolation: str = "auto", limits: Limits | None = None, progress: bool = True) -> list[dict[str, Any]]:
-    """Grade every submission of a folder; write grades.csv and the class summary; return the records."""
+                isolation: str = "auto", limits: Limits | None = None, progress: bool = True,
+                hidden_seed: int | None = None) -> list[dict[str, Any]]:
+    """Grade every submission of a folder; write grades.csv and the class summary; return the records.
+
+    ``hidden_seed``: the seed of the dialogues the re-run checks generate; by default the seed of the grades
+    already in ``out`` (so one class shares one set; not with ``force``), else a fresh one drawn now. It is
+    recorded in each grade.json and named in summary.md, never in what students get back."""
     from tqdm.auto import tqdm
 
     from labkit.rubrics import load_rubric
@@ -107,9 +137,14 @@ def grade_batch(submissions_dir: str | os.PathLike[str], lab: str, out: str | os
     subs = discover(submissions_dir)
     if not subs:
         raise LabkitError(f"No submissions in {submissions_dir}: expected .ipynb files or folders holding one.")
+    if hidden_seed is None:
+        hidden_seed = None if force else _batch_seed(out)
+    if hidden_seed is None:
+        from labkit.rubrics.checks import draw_hidden_seed
+        hidden_seed = draw_hidden_seed()
     opts = GradeOptions(lab=lab, out=str(out), rubric=str(Path(rubric).resolve()) if rubric else None,
                         timeout=timeout, parameters=dict(parameters or {}), profile=profile, isolation=isolation,
-                        limits=limits or Limits(), force=force)
+                        limits=limits or Limits(), force=force, hidden_seed=int(hidden_seed))
     guard = _integrity_guard(isolation, rub, scheduler)  # rlimits only: fingerprints before the first submission
     executor, client = _executor(workers, scheduler)
     records: list[dict[str, Any]] = []
@@ -137,6 +172,14 @@ def grade_batch(submissions_dir: str | os.PathLike[str], lab: str, out: str | os
         mark_stopped(out / "summary.md", guard.stopped)
         raise TamperedError(guard.stopped, records)
     return records
+
+
+def _batch_seed(out: Path) -> int | None:
+    """The hidden seed most grades in ``out`` were graded with (None when there are none)."""
+    from collections import Counter
+    seeds = Counter(rec.get("hidden_seed") for done in out.glob(f"*/{GRADE_FILE}")
+                    if isinstance((rec := _previous_grade(done) or {}).get("hidden_seed"), int))
+    return seeds.most_common(1)[0][0] if seeds else None
 
 
 def _refuse_other_lab(out: Path, lab: str) -> None:

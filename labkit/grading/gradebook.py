@@ -10,11 +10,12 @@ the submissions' names exactly as handed in.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
 from typing import Any
+
+from labkit.grading import csvsafe
 
 GRADEBOOK = "gradebook.csv"
 
@@ -62,7 +63,7 @@ def write_gradebook(root: str | os.PathLike[str]) -> Path | None:
     students = sorted({sid for by in scores.values() for sid in by}, key=lambda s: (s.casefold(), s))
     path = root / GRADEBOOK
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
+        w = csvsafe.Writer(fh)
         w.writerow(["student", *order, "pending"])
         for sid in students:
             cells, pending = [], []

@@ -4,6 +4,9 @@
 rubric (columns ``student, question, answer, points, max_points, comment``):
 the recorded answer, ``points`` empty while a person has not graded it
 (pending, never 0), or 0 with "not answered" when there was nothing to read.
+A cell that would start a spreadsheet formula (a student id such as ``=1+2``,
+an answer starting with ``-``) is written with a leading ``'``
+(:mod:`.csvsafe`) and read back without it, so ids still match exactly.
 A TA fills in ``points`` (and optionally ``comment``), then
 ``labkit grade SUBMISSIONS --lab LAB --out GRADES --manual SHEET`` calls
 :func:`merge`: every row is checked first (a wrong student, question or number
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.config import LabkitError
+from labkit.grading import csvsafe
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ def write_sheet(records: list[dict[str, Any]], out: Path) -> Path | None:
         path.unlink(missing_ok=True)
         return None
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w = csvsafe.DictWriter(fh, fieldnames=COLUMNS)
         w.writeheader()
         w.writerows(rows)
     return path
@@ -71,7 +75,8 @@ def read_sheet(path: str | os.PathLike[str]) -> list[dict[str, str]]:
         with open(p, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = [h.strip() for h in reader.fieldnames or []]
-            rows = [{(k or "").strip(): (v or "") for k, v in row.items()} for row in reader]
+            # cells the grader wrote with a leading ' (csvsafe: no formula) read back as they were
+            rows = [{(k or "").strip(): csvsafe.uncell(v or "") for k, v in row.items()} for row in reader]
     except (UnicodeDecodeError, csv.Error) as err:
         raise LabkitError(f"--manual {p} is not a UTF-8 CSV file ({err}). Save the sheet as CSV UTF-8.") from None
     missing = [c for c in ("student", "question", "points") if c not in header]

@@ -8,13 +8,13 @@ Per submission (in its folder, named by the id's filesystem-safe form): ``feedba
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from labkit.config import LabkitError
+from labkit.grading import csvsafe
 
 GRADE_FILE = "grade.json"
 CSV_COLUMNS = ["id", "score", "max", "pending", "status", "reason"]
@@ -106,14 +106,14 @@ def write_class_reports(records: list[dict[str, Any]], out: Path) -> None:
     from labkit.grading import gradebook, manual, summary
 
     with open(out / "grades.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        w = csvsafe.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         w.writeheader()
         for r in records:
             w.writerow({**r, "pending": f"{r.get('pending') or 0:g}",
                         "reason": (r.get("reason") or "").replace("\n", " ")})
     rates = pass_rates(records)
     with open(out / "check_pass_rates.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
+        w = csvsafe.Writer(fh)
         w.writerow(["check", "passed", "graded", "pass_rate", "pending"])
         for name, n in rates.items():
             rate = round(n["passed"] / n["graded"], 3) if n["graded"] else ""

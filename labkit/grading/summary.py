@@ -55,6 +55,21 @@ def needs_a_person(records: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def hidden_data_line(records: list[dict[str, Any]]) -> str:
+    """Where the re-run checks' hidden dialogues came from: the batch's seed (so a regrade can use the same
+    dialogues: ``labkit grade ... --hidden-seed N``), or the rubric's file; "" when no check read any."""
+    sources = Counter(str(r["hidden_data"]) for r in records if r.get("hidden_data"))
+    if not sources:
+        return ""
+    seeds = sorted({int(r["hidden_seed"]) for r in records if r.get("hidden_data") and r.get("hidden_seed") is not None})
+    text = "Hidden dialogues of the re-run checks: " + "; ".join(
+        f"{src} ({n} submission{'s' if n != 1 else ''})" for src, n in sources.most_common())
+    if seeds:
+        text += (f". Regrade on the same dialogues with --hidden-seed {seeds[0]}" if len(seeds) == 1 else
+                 f". Seeds in this folder: {', '.join(map(str, seeds))} (submissions graded in different batches)")
+    return text + ". Never hand the seed to students: whoever has it can generate these dialogues."
+
+
 def frequent_failures(records: list[dict[str, Any]], top: int = TOP_FAILURES) -> dict[str, list[tuple[str, int]]]:
     """check → its most frequent failure messages (the detail, else the rubric's message) with counts."""
     counts: dict[str, Counter] = {}
@@ -78,6 +93,9 @@ def summary_blocks(records: list[dict[str, Any]], rates: dict[str, dict[str, int
         intro += (f" {pending:g} points of hand-graded answers are pending (scores below leave them out until a "
                   "TA's sheet is merged).")
     blocks: list[Block] = [("h1", "Class summary" + (f" — {', '.join(labs)}" if labs else "")), ("p", intro)]
+    hidden = hidden_data_line(records)
+    if hidden:
+        blocks.append(("p", hidden))
     look = needs_a_person(records)
     blocks.append(("h2", f"Needs a person ({len({s for s, _, _ in look})} submissions)"))
     blocks.append(("table", ["student", "what", "reason"], [list(row) for row in look]) if look

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 MAX_FOLDER_MB = 200          # a submission folder larger than this is not copied
 MAX_KEPT_NOTEBOOK_MB = 20    # executed notebooks larger than this are not kept in the grades folder
 MAX_READ_MB = 64             # results.json / executed notebook larger than this are not parsed by the grader
+MAX_NOTEBOOK_MB = 64         # a submitted notebook larger than this is refused unread (clear its outputs)
 KEPT_NOTEBOOK = "executed.ipynb"  # the executed notebook, kept in the student's folder of the grades
 
 
@@ -53,6 +55,7 @@ class GradeOptions:
     force: bool = False
     check_timeout: float = 600.0
     keep_scratch: bool = False
+    hidden_seed: int | None = None   # seed of the dialogues the re-run checks generate (drawn once per batch)
 
 
 class _Refused(Exception):
@@ -100,10 +103,12 @@ def _cell_parameters(nb: Any) -> dict[str, Any]:
 
 
 def _small(path: Path, mb: float = MAX_READ_MB) -> bool:
+    """A regular file (not a link) of at most ``mb`` MB."""
     try:
-        return path.is_file() and path.stat().st_size <= mb * 2**20
+        st = path.lstat()
     except OSError:
         return False
+    return stat.S_ISREG(st.st_mode) and st.st_size <= mb * 2**20
 
 
 def _results_of(run: Any) -> tuple[dict[str, Any], list[str]]:
@@ -114,10 +119,10 @@ def _results_of(run: Any) -> tuple[dict[str, Any], list[str]]:
     from_nb: dict[str, Any] = {}
     if _small(run.output_notebook):
         try:
-            from_nb = results_from_notebook(read_notebook(run.output_notebook))
+            from_nb = results_from_notebook(read_notebook(run.output_notebook, follow_links=False))
         except LabkitError:
             pass
-    elif run.output_notebook.is_file():
+    elif run.output_notebook.is_file() and not run.output_notebook.is_symlink():
         notes.append(f"the executed notebook is larger than {MAX_READ_MB} MB and was not read")
     from_json: dict[str, Any] = {}
     rj = run.output_dir / "results.json"
@@ -175,7 +180,7 @@ def pending_points(checks: list[dict[str, Any]]) -> float:
 
 
 def _assess(rubric: Any, result: Any, source_nb: Any, *, lab: str, params: dict[str, Any], profile: str,
-            scratch: Path | None = None) -> dict[str, Any]:
+            scratch: Path | None = None, hidden_seed: int | None = None) -> dict[str, Any]:
     """Read a run's results and run the rubric on them: the record fields both paths share.
 
     ``params`` are what the run was given (the rubric's and the grader's, not the notebook's own): the checks
@@ -193,27 +198,32 @@ def _assess(rubric: Any, result: Any, source_nb: Any, *, lab: str, params: dict[
     message = _short(message, scratch)
     ctx = GradeContext(lab=lab, status=result.status, results=results, artifacts=result.output_dir,
                        params={**_cell_parameters(source_nb), **params, "output_dir": str(result.output_dir)},
-                       profile=profile, run_message=message, dataset=params.get("dataset"))
+                       profile=profile, run_message=message, dataset=params.get("dataset"),
+                       hidden_seed=hidden_seed, hidden_data=rubric.hidden_data)
     checks, score, forged = run_checks(rubric, ctx, scratch)
     status, reason = status_of(result.status, message, results, forged)
     return {"checks": checks, "score": round(score, 3), "pending": pending_points(checks), "status": status,
-            "reason": reason, "notes": notes}
+            "reason": reason, "notes": notes, "hidden_data": ctx.hidden_source}
 
 
 # ---------------------------------------------------------------- the trusted path
 
 def grade_run(result: Any, *, rubric: str | None = None, parameters: dict[str, Any] | None = None,
-              profile: str = "offline") -> dict[str, Any]:
+              profile: str = "offline", hidden_seed: int | None = None) -> dict[str, Any]:
     """Grade an already executed lab (a labkit.run.RunResult) with its rubric, without re-executing it.
 
-    Trusted use only (``labkit run --grade`` / ``make labs``): no sandbox is involved."""
+    Trusted use only (``labkit run --grade`` / ``make labs``): no sandbox is involved. The re-run checks'
+    dialogues are generated with ``hidden_seed`` (drawn here when None, and recorded)."""
     from labkit import run as runmod
     from labkit.rubrics import load_rubric
+    from labkit.rubrics.checks import draw_hidden_seed
 
     rub = load_rubric(rubric or result.lab)
+    seed = draw_hidden_seed() if hidden_seed is None else int(hidden_seed)
     graded = _assess(rub, result, runmod.read_notebook(result.notebook), lab=result.lab,
-                     params=dict(parameters or {}), profile=profile)
+                     params=dict(parameters or {}), profile=profile, hidden_seed=seed)
     return {"id": result.lab, "max": rub.max_points, **graded, "isolation": "none (trusted run)", "lab": result.lab,
+            "hidden_seed": seed,
             "run_seconds": result.seconds or None,
             "grading_seconds": round(sum(c["seconds"] for c in graded["checks"]), 2)}
 
@@ -224,8 +234,12 @@ def _copy_submission(sub: Submission, scratch: Path) -> Path:
     """Copy the submission (its notebook alone, or its whole folder) into scratch; return the notebook's copy."""
     nb = Path(sub.notebook)  # type: ignore[arg-type]
     if sub.single:
+        if nb.is_symlink():
+            raise LabkitError(f"{nb.name} is a symbolic link (the grader follows none)")
+        if nb.stat().st_size > MAX_NOTEBOOK_MB * 2**20:
+            raise LabkitError(f"{nb.name} is larger than the {MAX_NOTEBOOK_MB} MB a notebook may have")
         target = scratch / nb.name
-        shutil.copyfile(nb, target)
+        shutil.copyfile(nb, target, follow_symlinks=False)
         return target
     size = sum(p.stat().st_size for p in Path(sub.folder).rglob("*") if p.is_file() and not p.is_symlink())
     if size > MAX_FOLDER_MB * 2**20:
@@ -297,12 +311,20 @@ def _release_lines(nb: Any) -> list[str]:
 def _source_notebook(sub: Submission) -> Any:
     """The submitted notebook, read and checked for a parameters cell (_Refused with the reason otherwise)."""
     from labkit import run as runmod
+    from labkit.grading.discover import LINK_REFUSED
     if sub.problem:
         raise _Refused(sub.problem)
+    path = Path(sub.notebook)  # type: ignore[arg-type]
+    folder = Path(sub.folder)
+    name = path.name if sub.single else str(path.relative_to(folder)) if folder in path.parents else path.name
+    # never a link, nor a notebook reached through one (the submission folder, or a folder inside it)
+    inside = [path, *(p for p in path.parents if p == folder or folder in p.parents)] if not sub.single else [path]
+    if any(p.is_symlink() for p in inside):
+        raise _Refused(f"{name} is reached through a symbolic link: {LINK_REFUSED}")
     try:
-        nb = runmod.read_notebook(sub.notebook)  # type: ignore[arg-type]
+        nb = runmod.read_notebook(path, max_mb=MAX_NOTEBOOK_MB, follow_links=False, name=name)
     except LabkitError as err:
-        raise _Refused(str(err).replace(str(Path(sub.notebook).parent) + "/", "")) from None
+        raise _Refused(str(err)) from None
     if not runmod.has_parameters_cell(nb):
         raise _Refused("missing parameters cell: no code cell is tagged 'parameters' (it was deleted or "
                        "untagged); restore it from the released notebook")
@@ -341,7 +363,8 @@ def grade_one(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
     record: dict[str, Any] = {"id": sub.id, "folder": sub.slug, "score": 0.0, "max": rubric.max_points,
                               "pending": 0.0, "status": "error", "reason": "",
                               "notebook": sub.notebook, "checks": [], "isolation": "", "notes": [],
-                              "run_seconds": None, "grading_seconds": None, "lab": opts.lab}
+                              "run_seconds": None, "grading_seconds": None, "lab": opts.lab,
+                              "hidden_seed": opts.hidden_seed}
     params = {**rubric.parameters, **opts.parameters}
     scratch: Path | None = None
     try:
@@ -358,7 +381,8 @@ def grade_one(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
         record["notes"] += _defuse_scratch(scratch)
         if result.output_truncated:
             record["notes"].append(f"output truncated at {opts.limits.output_mb:g} MB")
-        graded = _assess(rubric, result, source_nb, lab=opts.lab, params=params, profile=opts.profile, scratch=scratch)
+        graded = _assess(rubric, result, source_nb, lab=opts.lab, params=params, profile=opts.profile, scratch=scratch,
+                         hidden_seed=opts.hidden_seed)
         record.update({**graded, "notes": record["notes"] + graded["notes"]})
         _keep_notebook(result.output_notebook, out_dir)
     except _Refused as why:
@@ -387,6 +411,7 @@ def _one_main(spec_path: str) -> int:
     skip_slow_optional_imports()
     become_subreaper()  # orphans of the submission's run (setsid, double fork) are re-parented to this process
     spec = json.loads(Path(spec_path).read_text())
+    Path(spec_path).unlink(missing_ok=True)  # the batch's hidden seed is in it: gone before the submission runs
     opts = spec["options"]
     opts["limits"] = Limits(**opts["limits"])
     grade_one(Submission(**spec["submission"]), GradeOptions(**opts))

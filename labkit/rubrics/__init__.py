@@ -20,6 +20,11 @@ parameters::
         points: 1
         verify: {type: lab1_best_strategy}
 
+The checks that re-run a saved adapter read dialogues the learner cannot have: generated at grading time by
+:mod:`labkit.datagen` with a seed the grader draws per batch (and records in the grades), or the rows of an
+instructor's file named by a top-level ``hidden_data: path/to/hidden.jsonl`` (masked by the sandbox like
+every ``hidden_paths`` entry; the student edition never ships it).
+
 A check returns an :class:`Outcome` (fraction of its points in [0, 1], a
 detail line, and ``forged=True`` when a recorded number contradicts the
 artifacts). Exercise checks give 0 points and exactly "Exercise K was not
@@ -177,6 +182,7 @@ class Rubric:
     path: Path | None = None
     hidden_paths: list[str] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)   # papermill parameters for graded runs
+    hidden_data: str | None = None   # an instructor's DialogSum jsonl for the re-run checks (else generated)
 
     @property
     def max_points(self) -> float:
@@ -285,5 +291,13 @@ def load_rubric(path_or_lab: str | Path) -> Rubric:
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise LabkitError(f"Rubric {path}: check names must be unique.")
+    hidden_data = raw.get("hidden_data")
+    if hidden_data is not None and not isinstance(hidden_data, str):
+        raise LabkitError(f"Rubric {path}: hidden_data: {hidden_data!r}; expected the path of a DialogSum .jsonl "
+                          "file (relative to the project, or absolute), or no hidden_data to generate the "
+                          "hidden dialogues at grading time.")
+    hidden_paths = [str(p) for p in raw.get("hidden_paths") or []]
+    if hidden_data and hidden_data not in hidden_paths:
+        hidden_paths.append(hidden_data)  # the sandbox masks it like any hidden path
     return Rubric(lab=str(raw.get("lab") or path.stem), checks=specs, title=str(raw.get("title") or ""), path=path,
-                  hidden_paths=list(raw.get("hidden_paths") or []), parameters=dict(raw.get("parameters") or {}))
+                  hidden_paths=hidden_paths, parameters=dict(raw.get("parameters") or {}), hidden_data=hidden_data)

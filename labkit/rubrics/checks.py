@@ -39,6 +39,9 @@ class GradeContext:
     run_message: str = ""
     cache: dict[str, Any] = field(default_factory=dict)
     dataset: str | None = None        # the data the run was graded on (None: the profile's)
+    hidden_seed: int | None = None    # seed of the dialogues re-run checks generate (drawn once per batch)
+    hidden_data: str | None = None    # an instructor's file of hidden dialogues (the rubric's hidden_data)
+    hidden_source: str | None = None  # where the re-run checks' dialogues came from (set by hidden_dialogues)
 
     def setting(self, name: str) -> Any:
         """A setting of the run: its parameter, or the profile's value when that is None (as start_lab resolved it)."""
@@ -225,6 +228,35 @@ def references(ctx: GradeContext) -> dict[str, str]:
     return ctx.cache["refs"]
 
 
+def dialogues(ctx: GradeContext) -> dict[str, str]:
+    """id → dialogue over every split of the grader's own data (lab 3's held-out prompts come from train)."""
+    if "dialogues" not in ctx.cache:
+        from labkit.data import load_dialogsum
+        ctx.cache["dialogues"] = {str(i): d for split in load_dialogsum(grader_profile(ctx)).values()
+                                  for i, d in zip(split["id"], split["dialogue"])}
+    return ctx.cache["dialogues"]
+
+
+def invented_rates(ctx: GradeContext, df: Any, columns: dict[str, str], max_rate: float) -> Outcome:
+    """The facts check of saved outputs, recomputed from ``df`` (a saved CSV with an ``id`` column) against the
+    grader's own dialogues: for each name → column, the invented-fact rate (``labkit.facts``) must be at most
+    ``max_rate``; partial credit per column."""
+    from labkit import facts
+    source = dialogues(ctx)
+    unknown = sorted({str(i) for i in df["id"] if str(i) not in source})
+    if unknown:
+        return Outcome.fail(f"ids that are not dialogues of the data: {', '.join(unknown[:3])}")
+    held, parts = 0, []
+    for name, column in columns.items():
+        if column not in df.columns:
+            parts.append(f"{name}: column {column} missing")
+            continue
+        result = facts.check([str(t) for t in df[column]], [source[str(i)] for i in df["id"]])
+        held += result.invented_rate <= max_rate
+        parts.append(f"{name} {result.invented_rate:.3f} of {result.n_facts} facts invented")
+    return Outcome(held / len(columns) if columns else 1.0, "; ".join(parts) + f" (at most {max_rate:.2f})")
+
+
 def read_csv(ctx: GradeContext, name: str, columns: list[str]) -> Any:
     import pandas as pd
     path = ctx.artifacts / name
@@ -249,14 +281,111 @@ def reference_mismatch(ctx: GradeContext, df: Any, ref_col: str) -> list[str]:
     return [i for i, r in zip(df["id"], df[ref_col]) if refs.get(str(i)) != r]
 
 
-def hidden_dialogues(ctx: GradeContext, n: int, split: str = "validation", toxic_only: bool = False) -> list[dict]:
-    """A few rows of a split the lab never shows (the grader's own held-out data)."""
+def draw_hidden_seed() -> int:
+    """A fresh seed for a batch's hidden dialogues: unguessable, so no student can have generated them."""
+    import secrets
+    return secrets.randbelow(2**31 - 1) + 1
+
+
+def _generated_dialogues(ctx: GradeContext, n: int, toxic_only: bool) -> list[dict]:
+    """``n`` dialogues made now by labkit.datagen with the batch's seed (the same generator, hence the same
+    kind of dialogue, as the lab's data), none of them a dialogue the lab's data holds; only rude ones when
+    ``toxic_only``."""
+    import math
+
+    from labkit import datagen
     from labkit.data import load_dialogsum
-    rows = list(load_dialogsum(grader_profile(ctx))[split])
+    if ctx.hidden_seed is None:
+        ctx.hidden_seed = draw_hidden_seed()
+    public = ctx.cache.get("public_dialogues")
+    if public is None:
+        splits = load_dialogsum(grader_profile(ctx))
+        public = ctx.cache["public_dialogues"] = {str(d) for name in splits for d in splits[name]["dialogue"]}
+    wanted = math.ceil(n / datagen.TOXIC_SHARE) if toxic_only else n
+    size = wanted + max(8, wanted // 4)  # room for the rare dialogue that the lab's data holds too
+    rows = datagen.generate_dialogsum(seed=int(ctx.hidden_seed), sizes={"hidden": size})["hidden"]
+    rows = [r for r in rows if r["dialogue"] not in public]
+    if toxic_only:
+        rows = [r for r in rows if datagen.is_toxic_text(r["summary"])]
+    return rows[:n]
+
+
+def _hidden_file(ctx: GradeContext, n: int, toxic_only: bool) -> list[dict]:
+    """Dialogues of the instructor's file named by the rubric's ``hidden_data`` (a DialogSum jsonl file)."""
+    from labkit.config import LabkitError, data_dir
+    path = Path(str(ctx.hidden_data))
+    if not path.is_absolute():
+        path = data_dir().parent / path
+    if not path.is_file():
+        raise LabkitError(f"the rubric's hidden_data {path} does not exist (expected a DialogSum .jsonl file the "
+                          "student edition does not ship)")
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                if isinstance(row, dict) and "dialogue" in row and "summary" in row:
+                    rows.append(row)
     if toxic_only:
         from labkit.datagen import is_toxic_text
         rows = [r for r in rows if is_toxic_text(r["summary"])] or rows
     return rows[:n]
+
+
+def hidden_dialogues(ctx: GradeContext, n: int, toxic_only: bool = False) -> list[dict]:
+    """Dialogues the learner cannot have had, for the checks that re-run a saved adapter.
+
+    - the rubric's ``hidden_data`` (an instructor's DialogSum jsonl file, which the student edition does not
+      ship and the sandbox masks) when it names one;
+    - else, on the offline profile's own data: dialogues generated now by :mod:`labkit.datagen` with the
+      batch's seed (``ctx.hidden_seed``, drawn by the grader per batch and recorded in the grades), leaving out
+      any dialogue the lab's data holds;
+    - else (the course profile, or another dataset): that data's validation split, which learners can have:
+      give the rubric a ``hidden_data`` file there.
+
+    ``toxic_only``: only dialogues with a rude turn. Where they came from is left in ``ctx.hidden_source``."""
+    key = f"hidden:{n}:{toxic_only}"
+    if key not in ctx.cache:
+        if ctx.hidden_data:
+            rows = _hidden_file(ctx, n, toxic_only)
+            ctx.hidden_source = f"the rubric's hidden_data file {Path(str(ctx.hidden_data)).name}"
+        elif ctx.profile == "offline" and not ctx.dataset:
+            rows = _generated_dialogues(ctx, n, toxic_only)
+            ctx.hidden_source = f"generated at grading time by labkit.datagen, seed {ctx.hidden_seed}"
+        else:
+            from labkit.data import load_dialogsum
+            rows = list(load_dialogsum(grader_profile(ctx))["validation"])
+            if toxic_only:
+                from labkit.datagen import is_toxic_text
+                rows = [r for r in rows if is_toxic_text(r["summary"])] or rows
+            rows = rows[:n]
+            ctx.hidden_source = "the validation split (learners have it: name a hidden_data file in the rubric)"
+        ctx.cache[key] = rows
+    return ctx.cache[key]
+
+
+def significant_gain(gains: Any, *, confidence: float = 0.95, min_gain: float = 0.0) -> tuple[bool, float, float]:
+    """Is a paired per-dialogue gain beyond what noise on this many dialogues reaches? (passed, mean gain,
+    one-sided lower confidence bound of the mean).
+
+    The bound is the paired t bound, ``mean - t(confidence, n-1) * sd / sqrt(n)`` (scipy.stats.t): the
+    dialogues are a random sample, and the bound is what their mean gain would still be, at ``confidence``,
+    on another sample of as many. It passes when the bound lies above ``min_gain`` and above 0. A model that
+    changed nothing has a gain of exactly 0 on every dialogue, a bound of 0, and never passes; a trained one
+    passes wherever its gain is real, on any machine, whatever the exact numbers there."""
+    import numpy as np
+    from scipy import stats
+
+    g = np.asarray(list(gains), dtype=float)
+    g = g[np.isfinite(g)]
+    if g.size == 0:
+        return False, 0.0, 0.0
+    mean = float(g.mean())
+    if g.size == 1 or np.all(g == g[0]):
+        low = mean if g.size > 1 else float("-inf")
+    else:
+        low = mean - float(stats.t.ppf(confidence, g.size - 1)) * float(g.std(ddof=1)) / float(np.sqrt(g.size))
+    return bool(low > max(0.0, min_gain)), mean, float(low)
 
 
 def close_answer(answer: Any, expected: float, *, rel_tol: float, abs_tol: float, what: str) -> Outcome:

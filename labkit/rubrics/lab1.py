@@ -135,3 +135,49 @@ def lab1_tokens_cut(ctx: GradeContext, answer: Any) -> Outcome:
     if isinstance(answer, bool) or answer != cut:
         return Outcome.fail(f"{json.dumps(answer)} tokens is not right")
     return Outcome.ok()
+
+
+@check("lab1_facts_kept")
+def lab1_facts_kept(ctx: GradeContext, strategies: tuple[str, ...] = ("zero_shot_flan", "one_shot", "few_shot"),
+                    max_invented: float = 0.15, echo_strategies: tuple[str, ...] = ("one_shot", "few_shot"),
+                    max_echo: float = 0.10) -> Outcome:
+    """Recomputed from generations.csv against the grader's dialogues (``labkit.facts``): each strategy's
+    invented-fact rate at most ``max_invented``, and at most ``max_echo`` of the one- and few-shot outputs closer
+    (ROUGE-1) to a worked example's summary than to their own reference. Partial credit per condition."""
+    from labkit import facts
+    from labkit.rubrics.checks import invented_rates
+    try:
+        df = read_csv(ctx, "generations.csv", ["id", "strategy", "reference", "prediction"])
+    except (FileNotFoundError, ValueError) as err:
+        return Outcome.fail(str(err))
+    parts, held, total = [], 0.0, 0
+    for strategy in strategies:
+        part = df[df["strategy"] == strategy].reset_index(drop=True)
+        if part.empty:
+            parts.append(f"{strategy}: no generations")
+            total += 1
+            continue
+        outcome = invented_rates(ctx, part, {strategy: "prediction"}, max_invented)
+        held, total = held + outcome.fraction, total + 1
+        parts.append(outcome.detail)
+    test = grader_test_split(ctx)
+    examples = [r["summary"] for r in _shot_rows(test, ctx.setting("shot_indices"))]
+    refs = references(ctx)
+    for strategy in echo_strategies:
+        part = df[df["strategy"] == strategy]
+        total += 1
+        if part.empty or not examples:
+            parts.append(f"{strategy}: no generations or no worked examples to compare with")
+            continue
+        share = facts.echo_share([str(p) for p in part["prediction"]], [refs.get(str(i), "") for i in part["id"]],
+                                 examples)
+        held += share <= max_echo
+        parts.append(f"{strategy}: {share:.0%} of outputs closer to a worked example than to their own reference "
+                     f"(at most {max_echo:.0%})")
+    return Outcome(held / total if total else 1.0, "; ".join(parts))
+
+
+def _shot_rows(test: Any, indices: Any) -> list[dict]:
+    """The test rows at ``indices`` (the run's worked examples), or none when the setting is missing."""
+    from labkit import prompts
+    return prompts.rows_at(test, list(indices), what="shot_indices") if indices else []

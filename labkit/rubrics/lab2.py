@@ -8,7 +8,7 @@ from typing import Any
 from labkit.rubrics import Outcome, check, verifier
 from labkit.rubrics.checks import (
     GradeContext, MAX_ARTIFACT_MB, close, close_answer, grader_profile, grader_test_split, hidden_dialogues,
-    mean_of, read_csv, reference_mismatch, references, rouge_of,
+    mean_of, read_csv, reference_mismatch, references, rouge_of, significant_gain,
 )
 
 
@@ -113,13 +113,18 @@ def _plain_summaries(model: Any, tok: Any, ps: list[str], cfg: Any) -> list[str]
 
 
 @check("lab2_adapter_regenerates")
-def lab2_adapter_regenerates(ctx: GradeContext, n_hidden: int = 16, max_new_tokens: int = 50,
-                             min_gain: float = -0.02, consistency: float = 0.5, adapter: str = "peft_adapter",
-                             column: str = "peft_model_summaries") -> Outcome:
-    """Load ``adapter`` (the LoRA adapter, or prompt tuning's soft prompt) on the base, summarise hidden dialogues:
-    it must not be worse than the base model (ROUGE-1), and regenerating a few of the saved test rows must
-    reproduce ``column`` of summaries.csv."""
+def lab2_adapter_regenerates(ctx: GradeContext, n_hidden: int = 32, max_new_tokens: int = 50,
+                             confidence: float = 0.95, min_gain: float = 0.0, consistency: float = 0.5,
+                             adapter: str = "peft_adapter", column: str = "peft_model_summaries") -> Outcome:
+    """Load ``adapter`` (the LoRA adapter, or prompt tuning's soft prompt) on the base and summarise ``n_hidden``
+    hidden dialogues (made at grading time, see hidden_dialogues) with and without it, greedily. Half the points:
+    its ROUGE-1 beats the base model's by more than noise on that many dialogues reaches (the one-sided
+    ``confidence`` bound of the mean per-dialogue gain above ``min_gain``, see significant_gain); an adapter
+    that learned nothing (every summary the base model's) earns nothing at all here. The other half:
+    regenerating a few of the saved test rows reproduces ``column`` of summaries.csv (a mismatch marks it
+    forged)."""
     from labkit import generate, models, prompts
+    from labkit.metrics import rouge_scores
     try:
         model, _ = _load_adapter_model(ctx, adapter)
     except (FileNotFoundError, ValueError, OSError, RuntimeError) as err:
@@ -131,10 +136,16 @@ def lab2_adapter_regenerates(ctx: GradeContext, n_hidden: int = 16, max_new_toke
     tuned = generate.generate(model, tok, ps, cfg, progress=False)
     plain = _plain_summaries(model, tok, ps, cfg)
     gold = [r["summary"] for r in hidden]
-    r_tuned, r_plain = rouge_of(tuned, gold).scores["rouge1"], rouge_of(plain, gold).scores["rouge1"]
-    parts, frac = [f"hidden dialogues: adapter ROUGE-1 {r_tuned:.3f}, base {r_plain:.3f}"], 0.0
-    if r_tuned >= r_plain + min_gain:
-        frac += 0.5
+    r_tuned = rouge_scores([str(t) for t in tuned], gold)["rouge1"].to_numpy()
+    r_plain = rouge_scores([str(t) for t in plain], gold)["rouge1"].to_numpy()
+    learned, gain, low = significant_gain(r_tuned - r_plain, confidence=confidence, min_gain=min_gain)
+    parts = [f"{len(hidden)} hidden dialogues: ROUGE-1 with your adapter {r_tuned.mean():.3f}, without "
+             f"{r_plain.mean():.3f} (gain {gain:+.3f}, at least {low:+.3f} at {confidence:.0%} confidence)"]
+    if not learned:
+        same = sum(a == b for a, b in zip(tuned, plain))
+        parts.append(f"no gain beyond noise on {len(hidden)} dialogues ({same} of {len(hidden)} summaries are "
+                     "exactly the base model's): the saved adapter learned nothing the grader can measure")
+    frac = 0.5 if learned else 0.0
     try:
         _lab2_recomputed(ctx)
         df = ctx.cache["lab2_df"].head(4)
@@ -142,10 +153,9 @@ def lab2_adapter_regenerates(ctx: GradeContext, n_hidden: int = 16, max_new_toke
         again = generate.generate(model, tok, [prompts.summarize_prompt(test[i]) for i in df["id"]], cfg, progress=False)
         agree = rouge_of(again, list(df[column])).scores["rougeL"]
         parts.append(f"saved {column} reproduced (ROUGE-L {agree:.2f})")
-        if agree >= consistency:
-            frac += 0.5
-        else:
+        if agree < consistency:
             return Outcome(frac, "; ".join(parts) + ": summaries.csv was not produced by this adapter", forged=True)
+        frac += 0.5 if learned else 0.0
     except (FileNotFoundError, ValueError, KeyError) as err:
         parts.append(f"cannot compare with summaries.csv ({err})")
     return Outcome(frac, "; ".join(parts))
@@ -236,3 +246,16 @@ def lab2_nf4_weights_gb(ctx: GradeContext, answer: Any, params: int = 247_577_85
     from labkit.training.qlora import nf4_bytes_per_param
     return close_answer(answer, params * nf4_bytes_per_param() / 1e9, rel_tol=rel_tol, abs_tol=0,
                          what="the NF4 size of flan-t5-base's weights")
+
+
+@check("lab2_facts_kept")
+def lab2_facts_kept(ctx: GradeContext, models: tuple[str, ...] = ("full_ft", "lora"), max_invented: float = 0.10) -> Outcome:
+    """Recomputed from summaries.csv against the grader's dialogues (``labkit.facts``): the invented-fact rate
+    of each of ``models``' summaries (the share of their names, numbers and days that the dialogue does not
+    contain) is at most ``max_invented``; partial credit per model."""
+    from labkit.rubrics.checks import invented_rates
+    try:
+        df = read_csv(ctx, "summaries.csv", ["id", *(_LAB2_COLUMNS[m] for m in models)])
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        return Outcome.fail(str(err))
+    return invented_rates(ctx, df, {m: _LAB2_COLUMNS[m] for m in models}, max_invented)

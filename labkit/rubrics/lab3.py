@@ -8,7 +8,7 @@ from typing import Any
 
 from labkit.rubrics import Outcome, check, verifier
 from labkit.rubrics.checks import (
-    GradeContext, close, close_answer, grader_profile, hidden_dialogues, lookup, number, read_csv,
+    GradeContext, close, close_answer, grader_profile, hidden_dialogues, lookup, number, read_csv, significant_gain,
 )
 
 
@@ -55,13 +55,33 @@ def lab3_detoxified(ctx: GradeContext) -> Outcome:
     return Outcome.ok(f"{before:.3f} → {after:.3f}") if after < before else Outcome.fail(f"{before:.3f} → {after:.3f}")
 
 
+def _look_sizes(first: int, last: int) -> list[int]:
+    """The sample sizes a sequential test looks at: ``first``, doubling, up to ``last``."""
+    sizes, size = [], max(2, int(first))
+    while size < last:
+        sizes.append(size)
+        size *= 2
+    return sizes + [max(int(last), 2)]
+
+
 @check("lab3_adapter_regenerates")
-def lab3_adapter_regenerates(ctx: GradeContext, n_hidden: int = 16, max_new_tokens: int = 32, margin: float = 0.0,
-                             seed: int = 0, adapter: str = "ppo_adapter") -> Outcome:
-    """Rebuild the policy (LoRA summarizer merged + the saved ``adapter``: PPO's, or DPO's ``dpo_adapter``),
-    sample summaries of hidden rude dialogues with the same seed with and without the adapter: the adapter's
-    must be less toxic. Sampled at the profile's PPO temperature, the distribution PPO trained (at 1 the
-    offline stand-in writes word salad whose stray insults swamp what the adapter changed)."""
+def lab3_adapter_regenerates(ctx: GradeContext, n_hidden: int = 128, max_hidden: int = 2048, max_new_tokens: int = 32,
+                             margin: float = 0.0, seed: int = 0, confidence: float = 0.95,
+                             adapter: str = "ppo_adapter") -> Outcome:
+    """Rebuild the policy (LoRA summarizer merged + the saved ``adapter``: PPO's, or DPO's ``dpo_adapter``) and
+    sample one summary of each hidden rude dialogue (made at grading time, see hidden_dialogues) with the same
+    random numbers with and without the adapter: the adapter's must be less toxic by more than noise reaches.
+
+    A sequential test: it looks at ``n_hidden`` dialogues, then twice as many, up to ``max_hidden``, and
+    passes at the first look where the one-sided bound of the mean per-dialogue drop in P(hate) lies above
+    ``margin`` (see significant_gain). The looks share the error ``1 - confidence`` in proportion to their
+    sizes (Bonferroni: a model with no effect passes at most that often, however many looks it takes), so a
+    strong adapter passes after a few seconds and a weak but real one (lab 3's PPO lowers P(hate) by a few
+    hundredths) as the dialogues add up. An adapter that changed nothing writes the very same summaries at the
+    first look, a drop of exactly 0, and fails there. Sampled at the profile's PPO temperature, the
+    distribution PPO trained (at 1 the offline stand-in writes word salad whose stray insults swamp what the
+    adapter changed)."""
+    import numpy as np
     import torch
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
@@ -80,15 +100,34 @@ def lab3_adapter_regenerates(ctx: GradeContext, n_hidden: int = 16, max_new_toke
     if getattr(result, "unexpected_keys", None):
         return Outcome.fail(f"the saved adapter has unexpected tensors ({len(result.unexpected_keys)})")
     tok = models.load_tokenizer(prof)
-    hidden = hidden_dialogues(ctx, n_hidden, toxic_only=True)
-    ps = [prompts.summarize_prompt(r["dialogue"]) for r in hidden]
-    sampling = dict(max_new_tokens=max_new_tokens, seed=seed, progress=False, temperature=prof.ppo.temperature)
-    after = ppo.sample_summaries(policy, tok, ps, **sampling)
-    with policy.model.disable_adapter():
-        before = ppo.sample_summaries(policy, tok, ps, **sampling)
-    hb, ha = float(_hate(ctx, before).mean()), float(_hate(ctx, after).mean())
-    detail = f"{len(ps)} hidden rude dialogues: mean P(hate) with your adapter {ha:.3f}, without {hb:.3f}"
-    return Outcome.ok(detail) if ha <= hb - margin else Outcome.fail(detail)
+    sizes = _look_sizes(n_hidden, max_hidden)
+    hidden = hidden_dialogues(ctx, sizes[-1], toxic_only=True)
+    sizes = sorted({min(n, len(hidden)) for n in sizes})
+    weights = np.asarray(sizes, dtype=float) / sum(sizes)
+    before_p, after_p, same = np.zeros(0), np.zeros(0), 0
+    passed, drop, low, level = False, 0.0, 0.0, confidence
+    for size, weight in zip(sizes, weights):
+        done = len(before_p)
+        ps = [prompts.summarize_prompt(r["dialogue"]) for r in hidden[done:size]]
+        sampling = dict(max_new_tokens=max_new_tokens, seed=seed + done, progress=False,
+                        temperature=prof.ppo.temperature)
+        after = ppo.sample_summaries(policy, tok, ps, **sampling)
+        with policy.model.disable_adapter():
+            before = ppo.sample_summaries(policy, tok, ps, **sampling)
+        same += sum(a == b for a, b in zip(after, before))
+        before_p = np.concatenate([before_p, np.asarray(_hate(ctx, before), dtype=float)])
+        after_p = np.concatenate([after_p, np.asarray(_hate(ctx, after), dtype=float)])
+        level = 1 - (1 - confidence) * weight
+        passed, drop, low = significant_gain(before_p - after_p, confidence=level, min_gain=margin)
+        if passed or same == len(before_p):  # passed, or the adapter changes no summary at all: nothing to add
+            break
+    n = len(before_p)
+    detail = (f"{n} hidden rude dialogues: mean P(hate) with your adapter {after_p.mean():.3f}, without "
+              f"{before_p.mean():.3f} (drop {drop:+.3f}, at least {low:+.3f} at {level:.2%} confidence)")
+    if not passed:
+        detail += (f": {same} of {n} summaries are exactly those without the adapter; not less toxic by more than "
+                   "noise on this many dialogues reaches")
+    return Outcome.ok(detail) if passed else Outcome.fail(detail)
 
 
 def _ppo_log(ctx: GradeContext) -> list[dict[str, Any]]:
@@ -207,3 +246,17 @@ def lab3_dpo_chosen_shorter_share(ctx: GradeContext, answer: Any, abs_tol: float
     shorter = [len(str(c).split()) < len(str(r).split()) for c, r in zip(df["chosen"], df["rejected"])]
     return close_answer(answer, sum(shorter) / len(shorter), rel_tol=0, abs_tol=abs_tol,
                         what="the share of pairs whose chosen summary is the shorter")
+
+
+@check("lab3_facts_kept")
+def lab3_facts_kept(ctx: GradeContext, max_invented: float = 0.15,
+                    columns: tuple[str, ...] = ("summary_before", "summary_after", "summary_after_dpo")) -> Outcome:
+    """Recomputed from toxicity_eval.csv against the grader's dialogues (``labkit.facts``): the invented-fact
+    rate of the summaries before PPO, after PPO and after DPO is at most ``max_invented``; partial credit per
+    column."""
+    from labkit.rubrics.checks import invented_rates
+    try:
+        df = read_csv(ctx, "toxicity_eval.csv", ["id", *columns])
+    except (FileNotFoundError, ValueError) as err:
+        return Outcome.fail(str(err))
+    return invented_rates(ctx, df, {c: c for c in columns}, max_invented)
