@@ -46,6 +46,7 @@ thumb come from :mod:`labkit.training`, which lab 3's PPO shares.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -321,8 +322,14 @@ def _load_checkpoint(path: Path, named, optimizer, scheduler, cfg: TrainConfig) 
 def _forward_backward(model, batch: dict[str, "torch.Tensor"], named, cfg: TrainConfig, optimizer, scheduler) -> float:  # noqa: ANN001
     import torch
 
-    loss = model(**batch).loss
-    loss.backward()
+    from labkit import precision
+
+    # bf16 autocast where bf16 was chosen on the CPU (fp32 master weights and optimizer state); QLoRA's
+    # 4-bit layers already compute in bf16 and are left to bitsandbytes.
+    quantized = getattr(model, "is_loaded_in_4bit", False)
+    with precision.autocast(batch["input_ids"].device) if not quantized else contextlib.nullcontext():
+        loss = model(**batch).loss
+    loss.float().backward()
     if cfg.max_grad_norm:
         torch.nn.utils.clip_grad_norm_([p for _, p in named], cfg.max_grad_norm)
     optimizer.step()
@@ -534,7 +541,14 @@ def lora_summarizer(
             log.info("Training the LoRA summarizer once (%d steps); cached in %s", cfg.max_steps, target)
             base = load_seq2seq(p, device="cpu" if device is None else device)
             model = make_lora_model(base, p.lora, seed=seed)
-            train(model, load_tokenizer(p), load_dialogsum(p)["train"], cfg, progress=progress, desc="LoRA summarizer")
+            from labkit import precision
+
+            # Cached and shared by every run here, whatever its dtype: trained in fp32 so that lab 3 starts
+            # from the same summarizer in an fp32 run and a bf16 one.
+            with precision.fp32_step("Training lab 3's starting summarizer",
+                                     "it is cached and shared by every run on this machine, fp32 or bf16"):
+                train(model, load_tokenizer(p), load_dialogsum(p)["train"], cfg, progress=progress,
+                      desc="LoRA summarizer")
             with checkpoint.atomic_folder(target) as tmp:
                 model.save_pretrained(str(tmp))
     base = load_seq2seq(p, device=device)

@@ -16,6 +16,10 @@ shape (``bench/eval_throughput.py``), encoding a sorted batch of 16 at once cost
 ``quantize="int8"`` (opt-in, CPU only) runs a dynamically int8-quantized copy of
 the model's Linear layers: faster on CPUs, numerically different from fp32, so
 ``bench/eval_throughput.py`` reports its agreement and ROUGE parity with fp32.
+
+``dtype`` (None: the lab's choice, :mod:`labkit.precision`) runs an fp32 CPU model
+as a bf16 copy when bf16 was chosen: where the CPU has fast bf16 (AVX-512 BF16,
+AMX), measured, not assumed.
 """
 from __future__ import annotations
 
@@ -233,6 +237,7 @@ def generate_ids(
     desc: str = "generating",
     seed: int | None = None,
     quantize: str | None = None,
+    dtype: str | None = None,
 ) -> list[list[int]]:
     """Generated token ids per prompt (decoder start and padding removed, the
     end token kept), in the order of ``prompts``. See ``generate``."""
@@ -244,13 +249,19 @@ def generate_ids(
         raise LabkitError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if quantize is not None and quantize not in QUANTIZE_MODES:
         raise LabkitError(f"quantize must be None or one of {QUANTIZE_MODES}, got {quantize!r}.")
+    from labkit import precision
+
+    wanted = None if dtype is None else precision.check_dtype(dtype)
+    if quantize is not None and wanted == "bf16":
+        raise LabkitError(f"quantize={quantize!r} and dtype='bf16' cannot be combined: pick one (dtype=None with "
+                          "quantize, or quantize=None with dtype='bf16').")
     if not texts:
         return []
     gen_config = make_config(config)
     ids = _encode(tokenizer, texts, max_source_tokens)
     # Longest first: the first batch shows the worst-case time and memory at once.
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-    runner = quantize_int8(model) if quantize == "int8" else model
+    runner = quantize_int8(model) if quantize == "int8" else precision.inference_model(model, None if wanted == "auto" else wanted)
     device = next(model.parameters()).device if quantize is None else torch.device("cpu")
     eos_id = tokenizer.eos_token_id
     if seed is not None:
@@ -286,6 +297,7 @@ def generate(
     desc: str = "generating",
     seed: int | None = None,
     quantize: str | None = None,
+    dtype: str | None = None,
 ) -> list[str]:
     """Generate one text per prompt, batched, and return them in input order.
 
@@ -293,9 +305,11 @@ def generate(
     fields or a GenerationConfig. Prompts longer than ``max_source_tokens`` are
     truncated with a warning. ``seed`` makes sampling repeatable (same prompts,
     same batch size). ``quantize="int8"`` runs an int8 copy of the model (CPU).
+    ``dtype``: "fp32" or "bf16" (a bf16 copy of an fp32 CPU model), "auto" or None for the lab's choice
+    (``labkit.precision``; fp32 outside a lab run).
     """
     token_ids = generate_ids(
         model, tokenizer, prompts, config, batch_size=batch_size, max_source_tokens=max_source_tokens,
-        progress=progress, desc=desc, seed=seed, quantize=quantize,
+        progress=progress, desc=desc, seed=seed, quantize=quantize, dtype=dtype,
     )
     return [tokenizer.decode(t, skip_special_tokens=True).strip() for t in token_ids]

@@ -152,12 +152,15 @@ class PolicyWithValueHead(nn.Module):
 
     def forward(self, batch: "Rollout | dict[str, torch.Tensor]") -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, L, vocab) and values (B, L) of every response position."""
-        out = self.model(
-            input_ids=batch["query_ids"], attention_mask=batch["query_mask"],
-            decoder_input_ids=batch["decoder_input_ids"], output_hidden_states=True, use_cache=False,
-        )
-        values = self.value_head(out.decoder_hidden_states[-1].to(self.value_head.summary.weight.dtype))
-        return out.logits, values
+        from labkit import precision
+
+        with precision.autocast(self.device):  # bf16 matmuls, fp32 weights, where bf16 was chosen on the CPU
+            out = self.model(
+                input_ids=batch["query_ids"], attention_mask=batch["query_mask"],
+                decoder_input_ids=batch["decoder_input_ids"], output_hidden_states=True, use_cache=False,
+            )
+            values = self.value_head(out.decoder_hidden_states[-1].to(self.value_head.summary.weight.dtype))
+        return out.logits.float(), values.float()
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
@@ -236,6 +239,8 @@ def sample_responses(
     Returns the query/response tensors and decoded texts; no scores yet."""
     from transformers import GenerationConfig
 
+    from labkit import precision
+
     model = policy.model
     enc = tokenizer(list(prompts), padding=True, truncation=True, max_length=max_source_tokens,
                     return_tensors="pt").to(policy.device)
@@ -246,9 +251,11 @@ def sample_responses(
         pad_token_id=model.config.pad_token_id, eos_token_id=model.config.eos_token_id,
     )
     model.eval()
+    runner = precision.inference_model(model)  # a bf16 copy where bf16 was chosen on the CPU, else the model
     with torch.no_grad():
-        sequences = model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                                   generation_config=config)
+        sequences = runner.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                                    generation_config=config)
+    del runner
     # sequences = [decoder_start, r_1 .. r_L]: the decoder reads all but the last, predicts all but the first.
     response = sequences[:, 1:]
     texts = tokenizer.batch_decode(response, skip_special_tokens=True)

@@ -3,7 +3,9 @@
 It checks the parameters a learner can get wrong, resolves the settings left
 at ``None`` in the parameters cell to the profile's values (recording the
 effective ones as ``settings`` and printing them beside the course's), seeds
-everything, picks the device and dtype, points ``labkit.record`` at the lab's
+everything, picks the device and the dtype (``dtype``: "auto" measures fp32 against
+bf16 once per machine and uses bf16 only where it is clearly faster, see
+:mod:`labkit.precision`), points ``labkit.record`` at the lab's
 output folder, turns on the rubric's self-checks (:mod:`labkit.selfcheck`) and
 makes LabkitError show as a short message in a notebook instead of a long
 traceback.
@@ -17,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, MutableMapping
 
-from labkit import __version__, labs, selfcheck
-from labkit.config import LabkitError, Profile, choose_device, choose_dtype, get_profile, repo_root, seed_everything
+from labkit import __version__, labs, precision, selfcheck
+from labkit.config import LabkitError, Profile, choose_device, get_profile, repo_root, seed_everything
 from labkit.data import check_dataset
 from labkit.record import record, set_results_dir
 
@@ -30,8 +32,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LabContext:
-    """What a lab needs after setup: the profile (its sections holding this run's settings), device, dtype,
-    seed, output folder and the effective settings by parameter name."""
+    """What a lab needs after setup: the profile (its sections holding this run's settings), device, dtype
+    (of the weights the lab loads: fp32 on a CPU, where a bf16 choice is how they are computed with), seed,
+    output folder, the effective settings by parameter name and ``precision``, the ``dtype`` parameter's
+    :class:`labkit.precision.Choice` (what was chosen, why, and the two measured speeds)."""
 
     lab: str
     profile: Profile
@@ -40,6 +44,7 @@ class LabContext:
     seed: int
     output_dir: Path
     settings: dict[str, Any] = field(default_factory=dict)
+    precision: "precision.Choice | None" = None
 
     def path(self, name: str) -> Path:
         """A file or folder inside the lab's output directory."""
@@ -131,12 +136,17 @@ def check_setup(ctx: LabContext | None = None) -> "Any":
             return "not installed"
 
     dev = ctx.device if ctx else choose_device()
+    choice = ctx.precision if ctx is not None and ctx.precision is not None else precision.choose("auto", dev)
+    weights = str(ctx.dtype if ctx else _weights_dtype(choice, dev)).replace("torch.", "")
     rows = [
         ("python", platform.python_version(), "3.11 expected"),
         ("labkit", __version__, ""),
         *((pkg, version(pkg), "") for pkg in ("torch", "transformers", "peft", "datasets", "papermill", "ipywidgets")),
-        ("device", dev.type, torch.cuda.get_device_name(0) if dev.type == "cuda" else "CPU: fp32 (bf16 matmul is slow here)"),
-        ("dtype", str(ctx.dtype if ctx else choose_dtype(dev)).replace("torch.", ""), ""),
+        ("device", dev.type, torch.cuda.get_device_name(0) if dev.type == "cuda" else f"CPU: {precision.cpu_model()}"),
+        ("dtype", choice.dtype, f"asked {choice.requested!r}: {choice.reason}; weights in {weights}"),
+        ("bf16 vs fp32", choice.speeds(),
+         f"matmuls at the labs' shapes, one thread; measured once per machine, cached in {precision.cache_path()}"
+         if choice.device == "cpu" else "the GPU's rule (labkit.config.choose_dtype)"),
     ]
     if ctx is not None:
         from labkit.models import model_sources
@@ -147,8 +157,16 @@ def check_setup(ctx: LabContext | None = None) -> "Any":
     manifest = fixtures.read_manifest()
     built = fixtures.is_current(manifest)
     rows.append(("offline fixtures", "built" if built else "missing",
-                 str(fixtures.fixture_dir()) if built else "run 'labkit fixtures' (or any lab cell builds them, ~2 min)"))
+                 str(fixtures.fixture_dir()) if built else "run 'labkit fixtures' (or any lab cell installs them, seconds)"))
     return pd.DataFrame(rows, columns=["item", "value", "note"]).set_index("item")
+
+
+def _weights_dtype(choice: "precision.Choice", dev: "torch.device") -> "torch.dtype":
+    """The dtype a lab loads its models in: fp32 on a CPU (the master weights; a bf16 choice computes with them
+    under autocast or from a bf16 copy), the chosen dtype on a GPU (as ``labkit.config.choose_dtype`` did)."""
+    import torch
+
+    return torch.float32 if dev.type == "cpu" else choice.torch_dtype
 
 
 # The tiny offline models' training stops gaining from threads beyond 2 on this
@@ -250,6 +268,7 @@ def start_lab(
     seed: int = 42,
     output_dir: str | Path | None = None,
     device: str | None = None,
+    dtype: str = "auto",
     allow_cpu_course: bool = False,
     namespace: MutableMapping[str, Any] | None = None,
     **settings: Any,
@@ -264,6 +283,12 @@ def start_lab(
     as ``settings``, printed beside the course's and put into ``ctx.profile``'s
     sections and ``ctx.settings``.
 
+    ``dtype`` ("auto", "fp32", "bf16"): the precision of the lab's inference and training
+    (:func:`labkit.precision.choose`). "auto" on a CPU measures fp32 against bf16 once per
+    machine (about a second, then cached) and uses bf16 only where it ran at least
+    1.5x as fast; on CUDA it is bf16 where the GPU supports it. What was chosen, why and
+    the two speeds are logged, shown by ``check_setup`` and recorded in ``run_info``.
+
     ``output_dir`` defaults to ``outputs/<lab>`` under the current directory;
     results.json and every artifact of the run go there. The course profile on
     a machine without a GPU is refused unless ``allow_cpu_course=True``
@@ -275,6 +300,7 @@ def start_lab(
     enable_inline_figures()
     _configure_logging()
     labs.get(lab)  # LabkitError naming the known labs
+    asked = precision.check_dtype(dtype)  # before any slow work: a misspelt dtype fails at once
     prof = get_profile(profile)
     ns = namespace if namespace is not None else _notebook_namespace()
     given = {k: ns[k] for k in labs.defaults(lab, prof) if ns is not None and k in ns}
@@ -304,15 +330,20 @@ def start_lab(
         import torch
 
         torch.set_num_threads(offline_threads())
-    ctx = LabContext(lab=lab, profile=labs.with_settings(lab, prof, effective), device=dev, dtype=choose_dtype(dev),
-                     seed=seed, output_dir=out, settings=effective)
+    choice = precision.choose(asked, dev)
+    precision.set_active(choice)
+    ctx = LabContext(lab=lab, profile=labs.with_settings(lab, prof, effective), device=dev,
+                     dtype=_weights_dtype(choice, dev), seed=seed, output_dir=out, settings=effective, precision=choice)
     if ns is not None:
         ns.update(effective)
     selfcheck.activate(lab, out, {**effective, "seed": seed, "output_dir": str(out)}, profile=prof.name,
                        dataset=effective["dataset"] if given.get("dataset") is not None else None)
     record("run_info", {"lab": lab, "profile": prof.name, "seed": seed, "device": dev.type,
-                        "dtype": str(ctx.dtype).replace("torch.", ""), "labkit_version": __version__,
+                        "dtype": str(choice.torch_dtype).replace("torch.", ""),
+                        "precision": {**choice.as_dict(), "weights": str(ctx.dtype).replace("torch.", "")},
+                        "labkit_version": __version__,
                         **({"models": "course-shaped stand-in (random weights)"} if stand_in else {})})
     record("settings", effective)
     _log_settings(ctx, given)
+    log.info(precision.describe(choice))
     return ctx

@@ -56,6 +56,8 @@ def classifier_logits(
     """Raw logits of the classifier, shape (len(texts), num_labels), in input order."""
     import torch
 
+    from labkit import precision
+
     if batch_size < 1:
         raise LabkitError(f"batch_size must be at least 1, got {batch_size}.")
     texts = [str(t) for t in texts]
@@ -69,7 +71,7 @@ def classifier_logits(
     was_training = classifier.training
     classifier.eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), precision.autocast(device):
             for start in range(0, len(order), batch_size):
                 idx = order[start:start + batch_size]
                 enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,

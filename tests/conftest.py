@@ -14,6 +14,16 @@ import pytest  # noqa: E402
 from labkit.config import shared_dialogsum_path  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _fp32_unless_asked():
+    """start_lab makes its dtype choice the active one (labkit.precision): reset it after every test, so a
+    later test in the same process computes in fp32, whatever this CPU's 'auto' picked for an earlier one."""
+    yield
+    from labkit import precision
+
+    precision.set_active(None)
+
+
 @pytest.fixture(scope="session")
 def fixtures_manifest() -> dict:
     """The offline fixtures (built on first use into LABKIT_HOME or ~/.cache/labkit)."""
