@@ -1,17 +1,17 @@
-"""Training throughput of the offline "original model" (the tiny T5 of labkit.fixtures), ways side by side.
+"""Training throughput of the offline "original model" (the tiny T5 of labkit.pretrain), ways side by side.
 
-The offline budget (``labkit fixtures`` <= 4 minutes, the labs <= 5) is what limits
+The one-off pre-training (``labkit fixtures --rebuild``) and the labs (<= 5 minutes) are what limits
 how well the stand-in learns, so each second of training should do useful work.
-All ways train the same fresh model (fixtures' config) on the same pre-training
-mixture (``labkit.fixtures`` recipe) for the same number of *examples*, fp32, AdamW:
+All ways train the same fresh model (pretrain.tiny_t5_config) on the same pre-training
+mixture (``labkit.pretrain`` recipe) for the same number of *examples*, fp32, AdamW:
 
 1. course-style: batches of 16 in random order, padded to 512 tokens
    (the course's ``padding="max_length"``), SentencePiece-trained tokenizer, 1 thread;
 2. random batches of 16 padded to their longest row, same tokenizer, 1 thread;
-3. the same with the whole-word tokenizer (``fixtures.tokenizer_vocab``): shorter sequences;
+3. the same with the whole-word tokenizer (``pretrain.tokenizer_vocab``): shorter sequences;
 4. + token-budget batches (``labkit.training.batching.token_budget_batches``: similar lengths, at most
    ``PRETRAIN_BATCH_TOKENS`` padded tokens each), 1 thread;
-5. the same on 2 threads (labkit's sleeping OpenMP threads) -- what ``labkit fixtures`` does.
+5. the same on 2 threads (labkit's sleeping OpenMP threads) -- what the labs do.
 
 Reported per way: real (non-padding) tokens per second, examples per second,
 padding share, and achieved GFLOP/s (FLOPs of the steps counted by
@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import labkit  # noqa: E402,F401  (sets OMP_WAIT_POLICY=PASSIVE before torch loads)
 import torch  # noqa: E402
 
-from labkit import fixtures  # noqa: E402
+from labkit import pretrain  # noqa: E402
+from labkit.config import MAX_SOURCE_TOKENS  # noqa: E402
 from labkit.config import torch_threads  # noqa: E402
 from labkit.training.batching import token_budget_batches  # noqa: E402
 
@@ -62,7 +63,7 @@ def sentencepiece_tokenizer(corpus, out: Path):
     from transformers import T5Tokenizer
 
     spm = SentencePieceUnigramTokenizer()
-    spm.train_from_iterator(fixtures._tokenizer_texts(corpus), vocab_size=2000, show_progress=False,
+    spm.train_from_iterator(pretrain.tokenizer_texts(corpus), vocab_size=2000, show_progress=False,
                             special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>")
     import json
 
@@ -86,11 +87,11 @@ def run_way(name, tokenizer, pairs, batches, *, pad_to: int | None, threads: int
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import T5ForConditionalGeneration
 
-    src = tokenizer([s for s, _ in pairs], truncation=True, max_length=fixtures.MAX_INPUT_TOKENS)["input_ids"]
-    tgt = tokenizer([t for _, t in pairs], truncation=True, max_length=fixtures.MAX_TARGET_TOKENS)["input_ids"]
+    src = tokenizer([s for s, _ in pairs], truncation=True, max_length=MAX_SOURCE_TOKENS)["input_ids"]
+    tgt = tokenizer([t for _, t in pairs], truncation=True, max_length=pretrain.MAX_TARGET_TOKENS)["input_ids"]
     torch.manual_seed(0)
-    model = T5ForConditionalGeneration(fixtures._tiny_t5_config(len(tokenizer))).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=fixtures.PRETRAIN_LR)
+    model = T5ForConditionalGeneration(pretrain.tiny_t5_config(len(tokenizer))).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=pretrain.PRETRAIN_LR)
     examples = real = padded = flops = 0
     seconds = 0.0
     with torch_threads(threads):
@@ -133,14 +134,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=480, help="examples trained per way (default 480)")
     args = ap.parse_args()
-    corpus = fixtures._load_corpus()
+    corpus = pretrain.load_corpus()
     rows = corpus["train"]
     with tempfile.TemporaryDirectory() as tmp:
         old_tok = sentencepiece_tokenizer(corpus, Path(tmp) / "spm")
-        new_tok = fixtures._train_tokenizer(corpus, Path(tmp) / "words")
-    rng = random.Random(fixtures.SEED)
+        new_tok = pretrain.train_tokenizer(corpus, Path(tmp) / "words")
+    rng = random.Random(pretrain.SEED)
     # One draw of the mixture, the same pairs for every way.
-    pairs = [fixtures._pretraining_pair(r, rows, new_tok, rng) for r in rows]
+    mixture = pretrain.Mixture(rows, new_tok, rng)
+    pairs = [mixture.pair(r) for r in rows]
     words = sum(len(s.split()) for s, _ in pairs)
     for label, tok in (("sentencepiece", old_tok), ("whole-word", new_tok)):
         n = sum(len(ids) for ids in tok([s for s, _ in pairs])["input_ids"])
@@ -148,8 +150,8 @@ def main() -> None:
     peak = {t: matmul_peak_gflops(t) for t in (1, 2)}
     print(f"fp32 matmul peak (1024^3): {peak[1]:.0f} GFLOP/s on 1 thread, {peak[2]:.0f} on 2")
 
-    lengths = [len(ids) for ids in new_tok([s for s, _ in pairs], truncation=True, max_length=fixtures.MAX_INPUT_TOKENS)["input_ids"]]
-    budget = token_budget_batches(lengths, fixtures.PRETRAIN_BATCH_TOKENS, random.Random(1))
+    lengths = [len(ids) for ids in new_tok([s for s, _ in pairs], truncation=True, max_length=MAX_SOURCE_TOKENS)["input_ids"]]
+    budget = token_budget_batches(lengths, pretrain.PRETRAIN_BATCH_TOKENS, random.Random(1))
     ways = [
         ("course-style: pad to 512, SentencePiece", old_tok, fixed_batches(len(pairs), 16, random.Random(1)), 512, 1),
         ("pad to longest, SentencePiece", old_tok, fixed_batches(len(pairs), 16, random.Random(1)), None, 1),

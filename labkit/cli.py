@@ -1,4 +1,4 @@
-"""The ``labkit`` command line: fixtures | run | grade | release | report | bench."""
+"""The ``labkit`` command line: fixtures | run | grade | release | report | similarity | export | bench."""
 from __future__ import annotations
 
 import argparse
@@ -16,10 +16,20 @@ def _cmd_fixtures(args: argparse.Namespace) -> int:
         return _course_shaped(Path(args.course_shaped), force=args.force)
     from labkit import fixtures
 
+    if args.rebuild:
+        out = Path(args.out) if args.out else None
+        manifest = fixtures.rebuild(out, steps=args.steps)
+        print(f"original model pre-trained into {out or fixtures.shipped_dir()} in {manifest['build_seconds']} s "
+              f"({manifest['policy']['steps']} steps, final loss {manifest['policy']['final_loss']}); "
+              + ("commit data/original-model to ship it" if out is None else "not the shipped copy"))
+        return 0
+    if args.steps is not None or args.out:
+        raise LabkitError("--steps and --out belong to --rebuild: 'labkit fixtures --rebuild --steps 20 --out DIR'.")
     manifest = fixtures.build(force=args.force)
-    print(f"fixtures ready in {fixtures.fixture_dir()} (recipe {manifest['recipe_version']}, "
+    print(f"fixtures ready in {fixtures.fixture_dir()} (original model recipe {manifest['recipe_version']}, "
           f"policy {manifest['policy']['parameters']:,} params, classifier accuracy "
-          f"{manifest['classifier']['test_accuracy']:.3f}, built in {manifest['build_seconds']} s)")
+          f"{manifest['classifier']['test_accuracy']:.3f}; installed from {manifest['installed_from']}, "
+          f"hashes checked, in {manifest['install_seconds']} s)")
     return 0
 
 
@@ -58,6 +68,8 @@ def _cmd_release(args: argparse.Namespace) -> int:
     labs = [lab for lab in args.labs if lab != "all"] or None
     for path in release.release(labs, args.out, labs_dir=args.labs_dir):
         print(path)
+    print()
+    print(release.hidden_data_note(labs))
     return 0
 
 
@@ -113,7 +125,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         records = grading.grade_batch(args.submissions, args.lab, args.out, rubric=args.rubric, timeout=args.timeout,
                                       workers=args.workers, scheduler=args.scheduler, force=args.force,
                                       parameters=parse_assignments(args.param), profile=args.profile,
-                                      isolation=args.isolation, limits=limits)
+                                      isolation=args.isolation, limits=limits, hidden_seed=args.hidden_seed)
     except TamperedError as err:  # the batch stopped: show what was graded, then the reason, loudly
         print(grading.format_table(err.records))
         print(f"\nlabkit: {err}", file=sys.stderr)
@@ -121,6 +133,10 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     print(grading.format_table(records))
     iso = sorted({r.get("isolation", "").split(":")[0] for r in records if r.get("isolation")})
     print(f"\n{len(records)} submissions graded into {args.out} (grades.csv, summary.md); isolation: {', '.join(iso) or '-'}")
+    from labkit.grading.summary import hidden_data_line
+    hidden = hidden_data_line(records)
+    if hidden:
+        print(hidden)
     pending = sum(r.get("pending") or 0 for r in records)
     if pending:
         print(f"{pending:g} points of hand-graded answers are pending: fill in {Path(args.out) / 'manual.csv'}, then "
@@ -173,14 +189,56 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_similarity(args: argparse.Namespace) -> int:
+    from labkit.grading.similarity import NOTICE, similarity
+
+    res = similarity(args.submissions, args.lab, args.out, scheduler=args.scheduler, top=args.top)
+    for p in res["pairs"][:min(10, args.top)]:
+        print(f"{p['score']:.3f}  {p['a']}  {p['b']}  ({p['matched'] or '-'})")
+    skipped = [w for w in res["works"] if w.problem]
+    for w in skipped:
+        print(f"not compared: {w.id}: {w.problem}")
+    print(f"\n{len(res['works']) - len(skipped)} submissions, {len(res['pairs'])} pairs in {res['seconds']:g} s: "
+          f"{res['csv']}, {res['html']}\n{NOTICE}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from labkit.grading.export import export_grades
+
+    res = export_grades(args.grades, args.format, args.out, roster=args.roster, assignment=args.assignment)
+    warn = []
+    if res.unmatched:
+        warn.append(f"{len(res.unmatched)} graded submission(s) without a roster row, not exported: "
+                    + ", ".join(res.unmatched))
+    warn += [f"ambiguous: {a}" for a in res.ambiguous]
+    if res.not_graded:
+        warn.append("no grade (regrade them), exported empty: " + "; ".join(res.not_graded))
+    if res.pending:
+        warn.append("hand-graded points pending, not counted (merge the TA's sheet with labkit grade ... --manual "
+                    "SHEET to count them): " + "; ".join(res.pending))
+    warn += res.notes
+    for line in warn:
+        print(f"labkit export: {line}", file=sys.stderr)
+    empty = f", {len(res.no_submission)} roster student(s) without a submission left empty" if res.no_submission else ""
+    print(f"{res.rows} rows written to {res.path} ({args.format}{empty})")
+    return 1 if args.strict and (res.unmatched or res.ambiguous) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and --help)."""
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("fixtures", help="build (or reuse) the offline tiny models, or the course-shaped stand-in")
-    p.add_argument("--force", action="store_true", help="rebuild even when the cache is current")
+    p = sub.add_parser("fixtures", help="install the shipped offline models (seconds), pre-train them again "
+                                        "(--rebuild), or build the course-shaped stand-in")
+    p.add_argument("--force", action="store_true", help="install again even when the installed copy is current")
+    p.add_argument("--rebuild", action="store_true",
+                   help="pre-train the original model and classifier again from data/ into data/original-model "
+                        "(deterministic on one machine; tens of minutes), to be committed")
+    p.add_argument("--steps", type=int, default=None, help="with --rebuild: pre-training steps (default: the recipe's)")
+    p.add_argument("--out", default=None, metavar="DIR", help="with --rebuild: write here instead of data/original-model")
     p.add_argument("--course-shaped", metavar="DIR", default=None,
                    help="instead: write random-weight models of the course's shapes (flan-t5-base, the RoBERTa "
                         "reward model, the Lab 2 adapter) into DIR/<hub id>/, for LABKIT_MODELS=DIR: a stand-in "
@@ -215,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="grades folder (grades.csv, summary.md, <id>/feedback.md ...)")
     p.add_argument("--rubric", default=None, help="rubric YAML (default: the lab's default rubric)")
     p.add_argument("--timeout", type=float, default=900, help="wall-clock seconds per submission (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=2, help="submissions graded at once locally (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="submissions graded at once locally, at most one per usable CPU (default: %(default)s)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="grade on a Dask cluster instead")
     p.add_argument("--force", action="store_true", help="regrade submissions that already have a grade")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a lab parameter for graded runs")
@@ -226,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-mb", type=int, default=4096, help="memory limit per submission (default: %(default)s)")
     p.add_argument("--output-mb", type=float, default=8, help="notebook output kept per submission (default: %(default)s)")
     p.add_argument("--max-processes", type=int, default=32, help="processes per submission (default: %(default)s)")
+    p.add_argument("--hidden-seed", type=int, default=None, metavar="N",
+                   help="seed of the dialogues the re-run checks generate (default: the seed of the grades already "
+                        "in --out, else a fresh one; recorded in each grade.json and summary.md)")
     p.add_argument("--manual", default=None, metavar="SHEET",
                    help="merge a filled-in manual.csv (hand-graded points and comments) into the grades in --out, "
                         "without running any notebook")
@@ -240,6 +302,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="rebuild grades.csv and the class summary of a grades folder")
     p.add_argument("grades", help="the --out folder of `labkit grade`")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("similarity", help="pairs of submissions that share work (code and hand-graded text): a "
+                                          "list for a person to read, never a penalty")
+    p.add_argument("submissions", help="folder of .ipynb files, or of folders holding one each")
+    p.add_argument("--lab", required=True, choices=labs.ids())
+    p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/similarity.csv and DIR/similarity.html")
+    p.add_argument("--top", type=int, default=20, help="pairs shown side by side in the HTML (default: %(default)s)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="fingerprint on a Dask cluster")
+    p.set_defaults(func=_cmd_similarity)
+
+    from labkit.grading.export import FORMATS
+    p = sub.add_parser("export", help="write grades as the CSV an LMS imports (Canvas, Moodle, plain)")
+    p.add_argument("grades", help="the --out folder of `labkit grade` (one lab)")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--roster", default=None, help="canvas: Canvas's gradebook export (Grades → Export), the roster")
+    p.add_argument("--assignment", default=None, help="canvas: the column to fill, e.g. \"Lab 1 (101)\"; "
+                                                      "moodle: the grade column's name")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when a graded submission has no roster row (or an ambiguous one)")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Foundation: offline fixtures (deterministic, cached) and model loading."""
+"""Foundation: the shipped offline models (installed by hash, the same on every machine) and model loading."""
 from __future__ import annotations
 
 import subprocess
@@ -12,10 +12,48 @@ from labkit.models import count_parameters, load_seq2seq, load_tokenizer, load_t
 
 
 def test_manifest_is_current_and_hashes_match_files(fixtures_manifest):
+    from labkit import pretrain
+
     assert fixtures.is_current(fixtures_manifest)
-    assert fixtures_manifest["recipe_version"] == fixtures.RECIPE_VERSION
+    assert fixtures_manifest["recipe_version"] == pretrain.RECIPE_VERSION
     assert fixtures.weight_hashes() == fixtures_manifest["weights"]
     assert {"policy/model.safetensors", "classifier/model.safetensors"} <= set(fixtures_manifest["weights"])
+    assert fixtures_manifest["shipped_files"] == fixtures.read_shipped_manifest()["files"]
+
+
+def test_installed_weights_are_the_shipped_fp16_weights_widened_exactly(fixtures_manifest):
+    from safetensors.torch import load_file
+
+    for part in ("policy", "classifier"):
+        shipped = load_file(str(fixtures.shipped_dir() / part / "model.safetensors"))
+        installed = load_file(str(fixture_dir(part) / "model.safetensors"))
+        assert shipped.keys() == installed.keys()
+        for name, tensor in shipped.items():
+            assert installed[name].dtype.is_floating_point and str(installed[name].dtype) == "torch.float32"
+            assert str(tensor.dtype) == "torch.float16"
+            assert (installed[name].half() == tensor).all() and (installed[name] == tensor.float()).all(), name
+
+
+def test_a_fresh_home_installs_the_same_bytes_in_seconds(tmp_path, monkeypatch, fixtures_manifest):
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    manifest = fixtures.build()
+    assert manifest["weights"] == fixtures_manifest["weights"]
+    assert manifest["install_seconds"] < 30
+    assert fixtures.is_current()
+
+
+def test_a_changed_shipped_file_is_refused_with_the_way_back(tmp_path, monkeypatch):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(fixtures.shipped_dir(), data / "original-model")
+    monkeypatch.setattr(fixtures, "shipped_dir", lambda: data / "original-model")
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "home"))
+    weights = data / "original-model" / "policy" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(LabkitError, match="policy/model.safetensors.*git checkout -- data/original-model"):
+        fixtures.build()
+    assert fixtures.read_manifest() is None  # nothing half-installed
 
 
 def test_cached_build_is_fast_and_skips_torch(fixtures_manifest):
@@ -54,7 +92,7 @@ def test_policy_pretraining_makes_it_answer_the_prompt(fixtures_manifest, tokeni
 
 
 def test_policy_summarizes_in_flan_template_and_stays_vague_when_merely_told_to(fixtures_manifest, tokenizer):
-    # The stand-in's pre-training (fixtures.MIXTURE): FLAN's template gets a real summary that copies
+    # The stand-in's pre-training (pretrain.MIXTURE): FLAN's template gets a real summary that copies
     # from the dialogue; the generic instruction gets a vague one-liner. Validation dialogues: never trained on.
     import torch
 
@@ -79,6 +117,7 @@ def test_policy_summarizes_in_flan_template_and_stays_vague_when_merely_told_to(
 
 
 def test_vague_answers_use_only_words_of_the_data():
+    from labkit import pretrain
     from labkit.data import load_dialogsum
     from labkit.metrics import dataset_vocabulary, words
 
@@ -86,7 +125,7 @@ def test_vague_answers_use_only_words_of_the_data():
     vocab = dataset_vocabulary(data)
     topics = {t for split in data.values() for t in split["topic"]}
     for topic in topics:
-        assert set(words(fixtures.vague_answer({"topic": topic}))) <= vocab, topic
+        assert set(words(pretrain.vague_answer({"topic": topic}))) <= vocab, topic
 
 
 def test_classifier_labels_and_accuracy(fixtures_manifest):
@@ -101,9 +140,11 @@ def test_classifier_labels_and_accuracy(fixtures_manifest):
     assert logits[0, hate] > logits[1, hate]
 
 
-def test_rebuild_when_recipe_changes(fixtures_manifest, monkeypatch):
+def test_install_again_when_the_shipped_model_changes(fixtures_manifest, monkeypatch):
     assert fixtures.is_current()
-    monkeypatch.setattr(fixtures, "RECIPE_VERSION", "999")
+    changed = {**fixtures.read_shipped_manifest(), "files": {"policy/model.safetensors": "0" * 64}}
+    monkeypatch.setattr(fixtures, "_read_json", lambda path: changed if path.parent == fixtures.shipped_dir()
+                        else fixtures_manifest)
     assert not fixtures.is_current()
 
 
@@ -121,26 +162,23 @@ def test_course_profile_without_hub_gives_clear_error(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_build_is_deterministic_across_homes(tmp_path, monkeypatch, fixtures_manifest):
-    """A fresh home builds the same weights, byte for byte, as the home this suite uses. That home is the second
-    build when it came from this torch (the usual case; one build saved); otherwise a second fresh home is."""
-    import torch
-
-    same_torch = fixtures_manifest.get("torch") == torch.__version__
-    homes = ["fresh"] if same_torch else ["fresh", "fresh-again"]
-    hashes = [] if not same_torch else [fixtures_manifest["weights"]]
-    for name in homes:
-        monkeypatch.setenv("LABKIT_HOME", str(tmp_path / name))
-        manifest = fixtures.build()  # its time is a benchmark (manifest build_seconds, BENCHMARKS.md), not a bar here
-        assert manifest["recipe_version"] == fixtures_manifest["recipe_version"]
-        hashes.append(manifest["weights"])
-    assert hashes[0] == hashes[1]
+def test_a_short_rebuild_is_deterministic_on_one_machine(tmp_path):
+    """``labkit fixtures --rebuild`` with a shortened schedule, twice, in fresh processes: the same bytes."""
+    code = ("import sys; from pathlib import Path; from labkit import fixtures; "
+            "print(fixtures.rebuild(Path(sys.argv[1]), steps=20)['files'])")
+    outs = []
+    for name in ("a", "b"):
+        run = subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-2000:]
+        outs.append(run.stdout.strip().splitlines()[-1])
+    assert outs[0] == outs[1]
+    assert "policy/model.safetensors" in outs[0]
 
 
 def test_tokenizer_vocab_keeps_whole_words_and_a_character_fallback():
     from transformers import T5Tokenizer
 
-    from labkit.fixtures import tokenizer_vocab
+    from labkit.pretrain import tokenizer_vocab
 
     texts = ["#Person1#: Did you watch TV last night?", "#Person1#: I watched TV last night, 2200 times."]
     vocab = tokenizer_vocab(texts)
@@ -156,8 +194,8 @@ def test_tokenizer_vocab_keeps_whole_words_and_a_character_fallback():
 def test_tokenizer_training_is_byte_for_byte_repeatable(tmp_path):
     """Each training in its own process, as in fresh homes: the trainer's raw output
     differs from run to run, the saved tokenizer must not."""
-    code = ("import sys; from pathlib import Path; from labkit import fixtures; "
-            "fixtures._train_tokenizer(fixtures._load_corpus(), Path(sys.argv[1]))")
+    code = ("import sys; from pathlib import Path; from labkit import pretrain; "
+            "pretrain.train_tokenizer(pretrain.load_corpus(), Path(sys.argv[1]))")
     files = []
     for name in ("a", "b"):
         subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], check=True, capture_output=True)

@@ -36,7 +36,7 @@ def test_notebook_is_committed_clean_and_structured():
     assert {"profile", "example_indices", "shot_indices", "max_new_tokens", "temperatures", "n_eval", "seed",
             "output_dir"} <= names
     after = code[code.index(params[0]) + 1].source
-    assert "import labkit" in after and 'labkit.start_lab("lab1", profile=profile, seed=seed, output_dir=output_dir)' in after
+    assert "import labkit" in after and 'labkit.start_lab("lab1", profile=profile, seed=seed, output_dir=output_dir, dtype=dtype)' in after
     exercises = [c for c in code if re.fullmatch(r"lab1-ex\d+", c.id)]
     assert [c.id for c in exercises] == ["lab1-ex1", "lab1-ex2", "lab1-ex3"]
     for k, c in enumerate(exercises, start=1):
@@ -66,8 +66,21 @@ def _check_run(results: dict, executed, out_dir: Path, n_eval: int) -> None:
     scores = results["rouge_by_strategy"]
     assert set(scores) == set(STRATEGIES)
     gens = pd.read_csv(out_dir / "generations.csv", keep_default_na=False)
-    assert list(gens.columns) == ["id", "strategy", "reference", "prediction"]
+    assert list(gens.columns) == ["id", "strategy", "reference", "prediction", "invented_facts"]
     assert len(gens) == n_eval * len(STRATEGIES)
+    # The facts per strategy (labkit.facts) are what the saved generations give against their dialogues.
+    from labkit import facts
+    from labkit.data import load_dialogsum
+
+    dialogue = {r["id"]: r["dialogue"] for r in load_dialogsum("offline")["test"]}
+    assert set(results["facts"]) == set(STRATEGIES)
+    for strategy, part in gens.groupby("strategy"):
+        again = facts.check(part["prediction"].tolist(), [dialogue[i] for i in part["id"]], part["reference"].tolist())
+        got = results["facts"][strategy]
+        assert got["invented_rate"] == pytest.approx(again.invented_rate) and got["recall"] == pytest.approx(again.recall)
+        assert ("echo_share" in got) == (strategy in ("one_shot", "few_shot")) and 0 <= got.get("echo_share", 0) <= 1
+        assert part["invented_facts"].tolist() == facts.invented_column(part["prediction"].tolist(),
+                                                                         [dialogue[i] for i in part["id"]])
     # Every recorded mean is recomputable from the saved generations (what a grader does).
     for strategy, part in gens.groupby("strategy"):
         again = rouge(part["prediction"].tolist(), part["reference"].tolist(), seed=results["run_info"]["seed"])

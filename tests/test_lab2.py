@@ -58,6 +58,10 @@ def check_artifacts(out: Path, results: dict, n_eval: int) -> None:
     for method, column in (("lora", "peft_model_summaries"), ("prompt_tuning", "prompt_tuning_model_summaries")):
         again = rouge(list(summaries[column]), list(summaries["human_baseline_summaries"]))
         assert again.scores["rouge1"] == pytest.approx(results["rouge"][method]["rouge1"]["mean"], abs=1e-9)
+    # the facts per model (labkit.facts), the human summaries the 0.000 mark
+    assert set(results["facts"]) == {*results["rouge"], "human"}
+    assert results["facts"]["human"]["invented_rate"] == 0.0 and results["facts"]["human"]["recall"] == 1.0
+    assert all(0 <= f["invented_rate"] <= 1 and 0 <= f["recall"] <= 1 for f in results["facts"].values())
     # exercises answered from the recorded results
     o, l = results["rouge"]["original"]["rouge1"]["mean"], results["rouge"]["lora"]["rouge1"]["mean"]
     assert results["exercise_1"] == pytest.approx(100 * (l - o) / o, rel=1e-6)

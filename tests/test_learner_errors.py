@@ -80,18 +80,18 @@ def test_course_profile_without_gpu_says_offline_or_allow_cpu(tmp_path: Path) ->
 
 
 def test_missing_data_says_how_to_restore_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # Nothing cached and no data/ to build from: the offline models cannot exist.
+    # Nothing installed and no data/ to install from: the offline models cannot exist.
     from labkit import models
 
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("LABKIT_DATA", str(tmp_path / "no-data"))
     with pytest.raises(Exception) as info:
         models.load_tokenizer("offline")
-    assert_learner_message(info.value, "missing", "labkit.datagen", "git checkout -- data")
+    assert_learner_message(info.value, "missing", "git checkout -- data/original-model", "labkit fixtures --rebuild")
 
 
 @pytest.mark.parametrize("damage", ["deleted", "truncated"])
-def test_damaged_fixture_weights_are_rebuilt_not_loaded(
+def test_damaged_fixture_weights_are_installed_again_not_loaded(
     damage: str, damaged_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from labkit import fixtures
@@ -104,7 +104,7 @@ def test_damaged_fixture_weights_are_rebuilt_not_loaded(
     else:
         with open(weights, "r+b") as fh:
             fh.truncate(1000)
-    # Not current means fixtures.ensure() rebuilds it (about 2 minutes) instead of failing to load.
+    # Not current means fixtures.ensure() installs the shipped copy again (seconds) instead of failing to load.
     assert not fixtures.is_current()
 
 
@@ -150,7 +150,7 @@ def _error_notebook(out_dir: Path, empty: Path, damaged_home: Path) -> nbformat.
 EXPECTED_IN_KERNEL = {
     "unknown-profile": 'Set profile = "offline"',
     "n-eval": "Use n_eval <= ",
-    "missing-data": "labkit.datagen",
+    "missing-data": "git checkout -- data/original-model",
     "damaged-cache": "labkit fixtures --force",
     "course-on-cpu": "needs a GPU",
 }

@@ -121,23 +121,51 @@ def test_prompt_tuning_lowers_the_loss_and_resumes_exactly(base, tokenizer, tmp_
 
 def test_labkit_generate_puts_the_soft_prompt_before_the_input(base, tokenizer):
     """labkit.generate runs a CPU encoder-decoder's encoder itself (padding-free chunks), which would skip a soft
-    prompt; for a prompt-learning model it hands input_ids to peft's generate, as peft requires."""
+    prompt; for a prompt-learning model it hands input_ids to peft's generate, as peft requires. What the encoder
+    reads is checked directly: the soft prompt's vectors, then the input's own embeddings (whether the prompt
+    changes the greedy text depends on the weights, so that is not asserted)."""
     from labkit import generate, prompts
     from labkit.data import load_dialogsum
 
     model = _prompt_model(base).eval()
-    with torch.no_grad():  # a soft prompt far from the text init, so it visibly changes what is written
+    n = model.peft_config["default"].num_virtual_tokens
+    with torch.no_grad():  # a large prompt, far from the text init and from every word embedding
         model.prompt_encoder["default"].embedding.weight.mul_(25.0)
+    soft = model.prompt_encoder["default"].embedding.weight[:n].detach()  # the encoder's half
     dialogues = load_dialogsum("offline")["validation"]["dialogue"][:3]
     texts = [prompts.summarize_prompt(d) for d in dialogues]
-    ours = generate.generate_ids(model, tokenizer, texts[:1], "greedy", progress=False)
+    seen: list[torch.Tensor] = []
+
+    def record(module, args, kwargs):
+        embeds = kwargs.get("inputs_embeds")
+        if embeds is None:  # the encoder was given token ids: embed them as it will
+            embeds = module.embed_tokens(kwargs.get("input_ids", args[0] if args else None))
+        seen.append(embeds.detach().clone())
+
+    hook = model.get_base_model().encoder.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        ours = generate.generate_ids(model, tokenizer, texts[:1], "greedy", progress=False)
+    finally:
+        hook.remove()
+    ids = tokenizer(texts[0], return_tensors="pt")["input_ids"]
+    assert len(seen) == 1 and seen[0].shape == (1, n + ids.shape[1], base.config.d_model)
+    assert torch.equal(seen[0][0, :n], soft)  # the soft prompt first ...
+    with torch.no_grad():
+        assert torch.allclose(seen[0][0, n:], base.get_input_embeddings()(ids)[0])  # ... then the input itself
     enc = tokenizer(texts[0], return_tensors="pt")
     with torch.no_grad():
         direct = model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                                 generation_config=generate.make_config("greedy"))[0].tolist()
     assert ours[0] == [t for t in direct[1:] if t != tokenizer.pad_token_id]
-    assert generate.generate_ids(model, tokenizer, texts, "greedy", progress=False) != \
-        generate.generate_ids(base, tokenizer, texts, "greedy", progress=False)
+    # a batch of several prompts: every row gets the soft prompt
+    seen.clear()
+    hook = model.get_base_model().encoder.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        generate.generate_ids(model, tokenizer, texts, "greedy", progress=False)
+    finally:
+        hook.remove()
+    rows = torch.cat(seen)
+    assert rows.shape[0] == len(texts) and all(torch.equal(row[:n], soft) for row in rows)
 
 
 # ---------------------------------------------------------------- what the lab says about scale
