@@ -20,8 +20,9 @@ themselves: a GPU machine here has torch, transformers and peft but not papermil
 Without the real DialogSum split (``--dataset``) it uses data/dialogsum-mini with dialogues joined until a
 prompt fills the 512-token encoder: the longest inputs the course's settings allow.
 
-Run: python3 bench/course_gpu.py LAB --models DIR [--dataset FILE] [--steps N] [--device cuda] [--quick]
-(``--quick --device cpu``: tiny sizes, to check the script itself on a machine without a GPU.)
+Run: python3 bench/course_gpu.py LAB [LAB ...] --models DIR [--dataset FILE] [--steps N] [--device cuda] [--quick]
+(``all --quick --device cpu``: tiny sizes on a tiny stand-in built for the run, to check the script itself in
+seconds on a machine without a GPU.)
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import _tiny
 
 GB = 1e9
 
@@ -52,7 +55,7 @@ def _peak_gb(device: Any) -> float | None:
 def dialogues(dataset: str | None, tokenizer: Any, n: int, *, fill: bool) -> list[dict[str, str]]:
     """``n`` dialogue/summary rows: the given DialogSum file or folder, else data/dialogsum-mini; with ``fill``,
     the project's short dialogues are joined until each reaches the 512-token encoder limit."""
-    from labkit.config import data_dir
+    from labkit.config import MAX_SOURCE_TOKENS, data_dir
     from labkit.data import read_jsonl
 
     path = Path(dataset) if dataset else data_dir() / "dialogsum-mini" / "train.jsonl"
@@ -64,7 +67,7 @@ def dialogues(dataset: str | None, tokenizer: Any, n: int, *, fill: bool) -> lis
     out, i = [], 0
     while len(out) < n:
         text, summary = rows[i % len(rows)]["dialogue"], rows[i % len(rows)]["summary"]
-        while len(tokenizer(text)["input_ids"]) < 512:
+        while len(tokenizer(text)["input_ids"]) < MAX_SOURCE_TOKENS:
             i += 1
             text += "\n" + rows[i % len(rows)]["dialogue"]
         out.append({"dialogue": text, "summary": summary})
@@ -74,6 +77,7 @@ def dialogues(dataset: str | None, tokenizer: Any, n: int, *, fill: bool) -> lis
 
 def lab1(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]:
     from labkit import generate, models, prompts
+    from labkit.config import MAX_SOURCE_TOKENS
 
     tokenizer = models.load_tokenizer(profile)
     model = models.load_seq2seq(profile, device=device)
@@ -83,7 +87,8 @@ def lab1(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]:
     generate.generate(model, tokenizer, evals[:2], greedy, progress=False)  # warm-up
     times = {}
     for strategy in prompts.STRATEGIES:
-        batch = prompts.build_prompts(strategy, evals, tokenizer=tokenizer, shots=shots, max_source_tokens=512)
+        batch = prompts.build_prompts(strategy, evals, tokenizer=tokenizer, shots=shots,
+                                      max_source_tokens=MAX_SOURCE_TOKENS)
         _sync(device)
         t0 = time.perf_counter()
         generate.generate(model, tokenizer, [b.prompt for b in batch], greedy, batch_size=16, progress=False)
@@ -95,7 +100,8 @@ def lab1(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]:
 
 
 def lab2(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]:
-    from labkit import finetune, models
+    from labkit import finetune, models, training
+    from labkit.config import MAX_SOURCE_TOKENS
 
     fine = profile.fine_tuning
     tokenizer = models.load_tokenizer(profile)
@@ -111,10 +117,10 @@ def lab2(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]:
                                original, fine.virtual_tokens, init_text=finetune.PROMPT_INIT_TEXT,
                                tokenizer_path=profile.tokenizer, seed=0), fine.learning_rate_prompt)):
         model = make()
-        config = finetune.TrainConfig(learning_rate=lr, max_steps=args.steps, batch_size=batch,
-                                      weight_decay=profile.weight_decay, max_source_tokens=512, max_target_tokens=64)
-        run = finetune.train(model, tokenizer, rows, config, progress=False, desc=name)
-        estimate = finetune.estimate_memory(run.params)
+        config = training.TrainConfig(learning_rate=lr, max_steps=args.steps, batch_size=batch,
+                                      weight_decay=profile.weight_decay, max_source_tokens=MAX_SOURCE_TOKENS, max_target_tokens=fine.max_target_tokens)
+        run = training.train(model, tokenizer, rows, config, progress=False, desc=name)
+        estimate = training.estimate_memory(run.params)
         out[name] = {"seconds_per_step": run.seconds_per_step, "peak_step_gb": (run.peak_memory_mb or 0) * 2**20 / GB,
                      "memory_method": run.memory_method, "trainable": run.params.trainable,
                      "rule_of_thumb_gb": estimate.training_bytes / GB}
@@ -131,7 +137,8 @@ def qlora(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]
 
     import torch
 
-    from labkit import finetune, models
+    from labkit import finetune, models, training
+    from labkit.config import MAX_SOURCE_TOKENS
     from labkit.training import qlora as q
 
     support = q.qlora_support(device)
@@ -141,17 +148,17 @@ def qlora(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]
     fine = profile.fine_tuning
     tokenizer = models.load_tokenizer(profile)
     rows = dialogues(args.dataset, tokenizer, fine.batch_size * (args.steps + 1), fill=True)
-    config = finetune.TrainConfig(learning_rate=fine.learning_rate_lora, max_steps=args.steps,
+    config = training.TrainConfig(learning_rate=fine.learning_rate_lora, max_steps=args.steps,
                                   batch_size=2 if args.quick else fine.batch_size, weight_decay=profile.weight_decay,
-                                  max_source_tokens=512, max_target_tokens=64)
+                                  max_source_tokens=MAX_SOURCE_TOKENS, max_target_tokens=fine.max_target_tokens)
     makers = (("lora", lambda: finetune.make_lora_model(models.load_seq2seq(profile, device=device), profile.lora, seed=0)),
               ("qlora", lambda: finetune.make_qlora_model(profile, profile.lora, device=device, seed=0)))
     for name, make in makers:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         model = make()
-        weights_gb = finetune.footprint_mb(model) * 2**20 / GB
-        run = finetune.train(model, tokenizer, rows, config, progress=False, desc=name)  # trains before it generates
+        weights_gb = training.footprint_mb(model) * 2**20 / GB
+        run = training.train(model, tokenizer, rows, config, progress=False, desc=name)  # trains before it generates
         out[name] = {"seconds_per_step": run.seconds_per_step, "peak_step_gb": (run.peak_memory_mb or 0) * 2**20 / GB,
                      "peak_gb": _peak_gb(device), "weights_gb": weights_gb, "trainable": run.params.trainable,
                      "memory_method": run.memory_method, "final_loss": run.losses[-1]}
@@ -167,11 +174,12 @@ def qlora(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]
 def lab3(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]:
     from dataclasses import replace
 
-    from labkit import finetune, models, ppo, prompts, toxicity
+    from labkit import cached_summarizer, models, ppo, prompts, toxicity
+    from labkit.policy import policy_from_summarizer
 
     tokenizer = models.load_tokenizer(profile)
-    policy = ppo.policy_from_summarizer(finetune.lora_summarizer(profile, device=device, progress=False),
-                                        profile.lora, seed=0)
+    policy = policy_from_summarizer(cached_summarizer.lora_summarizer(profile, device=device, progress=False),
+                                    profile.lora, seed=0)
     classifier, classifier_tokenizer = models.load_toxicity_classifier(profile, device=device)
     reward = toxicity.reward_function(classifier, classifier_tokenizer)
     settings = profile.ppo if not args.quick else replace(profile.ppo, batch_size=2, mini_batch_size=1,
@@ -198,41 +206,81 @@ def lab3(args: argparse.Namespace, profile: Any, device: Any) -> dict[str, Any]:
                              "plus rollouts"}
 
 
-def main() -> int:
+PARTS = {"lab1": lab1, "lab2": lab2, "qlora": qlora, "lab3": lab3}
+STEPS = {"lab1": 0, "lab2": 20, "qlora": 20, "lab3": 3}  # each part's default --steps (quick: 2)
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("lab", choices=["lab1", "lab2", "qlora", "lab3"])
-    parser.add_argument("--models", required=True, help="the stand-in folder (labkit fixtures --course-shaped DIR)")
+    parser.add_argument("labs", nargs="+", choices=[*PARTS, "all"], metavar="LAB",
+                        help=f"one or more of {', '.join(PARTS)}, or all (bench/course_gpu.sh runs each in its own process)")
+    parser.add_argument("--models", default=None, help="the stand-in folder (labkit fixtures --course-shaped DIR); with "
+                        "--quick and no stand-in there, a tiny one is built there (without --models: once, in "
+                        "LABKIT_HOME/course-shaped-tiny)")
     parser.add_argument("--dataset", default=None, help="a DialogSum .jsonl file or folder (default: data/, filled)")
     parser.add_argument("--steps", type=int, default=None,
                         help="lab2, qlora: steps per method (20); lab3: PPO steps before the 400-token one (3; 0: that one only)")
     parser.add_argument("--n-eval", type=int, default=40, help="lab1: dialogues per strategy (course: 40)")
     parser.add_argument("--device", default=None, help="cuda (default when there is one) or cpu")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: check the script, measure nothing")
-    parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes (and a tiny stand-in unless --models has one): check the script, measure nothing")
+    parser.add_argument("--json", default=None, help="also write the figures to this file (one lab)")
+    parser.add_argument("--json-dir", default=None, help="also write each lab's figures to DIR/course_gpu_<lab>.json")
     args = parser.parse_args()
-    if args.steps is None:
-        args.steps = 2 if args.quick else {"lab1": 0, "lab2": 20, "qlora": 20, "lab3": 3}[args.lab]
+    args.labs = list(PARTS) if "all" in args.labs else list(dict.fromkeys(args.labs))
+    if args.json and len(args.labs) > 1:
+        parser.error("--json takes one lab; use --json-dir for several")
+    if args.models is None and not args.quick:
+        parser.error("--models DIR is required (build the stand-in with: labkit fixtures --course-shaped DIR)")
     args.n_eval = 2 if args.quick else args.n_eval
+    return args
 
+
+def models_folder(args: argparse.Namespace) -> Path:
+    """The folder LABKIT_MODELS names: ``--models``; with ``--quick``, a tiny stand-in is built there unless it
+    holds one of this recipe (without ``--models``: in LABKIT_HOME/course-shaped-tiny, kept for the next run)."""
+    from labkit import standin
+    from labkit.config import labkit_home
+
+    folder = Path(args.models or labkit_home() / "course-shaped-tiny").resolve()
+    manifest = standin.read_manifest(folder)
+    if args.quick and (manifest is None or manifest.get("recipe_version") != standin.RECIPE_VERSION):
+        _tiny.build_standin(folder, quick=True)
+        print(f"quick: a tiny stand-in (the course's layout and tokenizers, width 32) in {folder}", file=sys.stderr)
+    return folder
+
+
+def main() -> int:
+    args = parse_args()
+    return run(args, models_folder(args))
+
+
+def run(args: argparse.Namespace, models: Path) -> int:
+    """Each chosen lab's heavy part with LABKIT_MODELS=``models``: its figures printed as JSON (and written)."""
     import os
 
     import torch
 
-    os.environ["LABKIT_MODELS"] = str(Path(args.models).resolve())
-    from labkit.config import choose_device, choose_dtype, get_profile
+    os.environ["LABKIT_MODELS"] = str(models)
+    from labkit.config import choose_device, choose_dtype
+    from labkit.profiles import get_profile
 
     device = choose_device(args.device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
     profile = get_profile("course")
-    t0 = time.perf_counter()
-    figures = {"lab1": lab1, "lab2": lab2, "qlora": qlora, "lab3": lab3}[args.lab](args, profile, device)
-    figures.update({"lab": args.lab, "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
-                    "dtype": str(choose_dtype(device)).replace("torch.", ""), "wall_seconds": time.perf_counter() - t0,
-                    "peak_gb": _peak_gb(device), "stand_in": True, "quick": args.quick})
-    print(json.dumps(figures, default=str))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=1, default=str))
+    steps = args.steps
+    for lab in args.labs:
+        args.steps = steps if steps is not None else 2 if args.quick else STEPS[lab]
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        figures = PARTS[lab](args, profile, device)
+        figures.update({"lab": lab, "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+                        "dtype": str(choose_dtype(device)).replace("torch.", ""), "wall_seconds": time.perf_counter() - t0,
+                        "peak_gb": _peak_gb(device), "stand_in": True, "quick": args.quick})
+        print(json.dumps(figures, default=str), flush=True)
+        for path in ([args.json] if args.json else []) + (
+                [str(Path(args.json_dir) / f"course_gpu_{lab}.json")] if args.json_dir else []):
+            Path(path).write_text(json.dumps(figures, indent=1, default=str))
     return 0
 
 

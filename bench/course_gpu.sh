@@ -11,6 +11,10 @@
 #   bash bench/course_gpu.sh            # on a machine with a CUDA GPU, from the project root
 #   PYTHON=.venv/bin/python bash bench/course_gpu.sh --device cpu --quick   # check the script itself, no GPU
 #
+# --quick: tiny sizes on a tiny stand-in (the course's layout and tokenizers, width 32; built once into
+# $LABKIT_HOME/course-shaped-tiny unless COURSE_MODELS names a stand-in), every part in one process: seconds, the
+# figures mean nothing. Exits non-zero when a part failed.
+#
 # Needs torch, transformers, peft, tokenizers, safetensors, numpy, tqdm, filelock (no papermill, no datasets).
 # Figures go to $OUT (or /tmp/course_gpu) as course_gpu_<lab>.json and course_gpu.log.
 set -uo pipefail
@@ -21,14 +25,22 @@ MODELS=${COURSE_MODELS:-/tmp/course-shaped}
 DATASET=${DIALOGSUM:-../shared/data/dialogsum/dialogsum.dev.jsonl}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 extra=("$@"); [ -f "$DATASET" ] && extra+=(--dataset "$DATASET") || echo "no $DATASET here: data/dialogsum-mini, dialogues joined to fill 512 tokens"
+quick=0; for arg in "$@"; do [ "$arg" = --quick ] && quick=1; done
 {
+  status=0
   "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
-  t0=$(date +%s); "$PY" -m labkit fixtures --course-shaped "$MODELS" | tail -4; echo "stand-in built in $(( $(date +%s) - t0 )) s"
-  for lab in lab1 lab2 qlora lab3; do
-    "$PY" bench/course_gpu.py "$lab" --models "$MODELS" --json "$OUTDIR/course_gpu_$lab.json" "${extra[@]}" > "$OUTDIR/$lab.out" 2> "$OUTDIR/$lab.err" \
-      || { echo "$lab FAILED:"; tail -15 "$OUTDIR/$lab.err"; }
-  done
-  "$PY" - "$OUTDIR" <<'PY'
+  if [ "$quick" = 1 ]; then
+    models=(); [ -n "${COURSE_MODELS:-}" ] && models=(--models "$COURSE_MODELS")  # else course_gpu.py's tiny one
+    "$PY" bench/course_gpu.py all "${models[@]}" --json-dir "$OUTDIR" "${extra[@]}" > "$OUTDIR/quick.out" 2> "$OUTDIR/quick.err" \
+      || { status=1; echo "quick run FAILED:"; tail -15 "$OUTDIR/quick.err"; }
+  else
+    t0=$(date +%s); "$PY" -m labkit fixtures --course-shaped "$MODELS" | tail -4; echo "stand-in built in $(( $(date +%s) - t0 )) s"
+    for lab in lab1 lab2 qlora lab3; do
+      "$PY" bench/course_gpu.py "$lab" --models "$MODELS" --json "$OUTDIR/course_gpu_$lab.json" "${extra[@]}" > "$OUTDIR/$lab.out" 2> "$OUTDIR/$lab.err" \
+        || { status=1; echo "$lab FAILED:"; tail -15 "$OUTDIR/$lab.err"; }
+    done
+  fi
+  "$PY" - "$OUTDIR" <<'PY' || status=1
 import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])
@@ -65,4 +77,5 @@ if r:
           f"{r['new_tokens'][1]} | {gb(r['peak_gb'])} | {r['rule_of_thumb']} |")
 print("(course-shaped stand-in: random weights, shapes and memory only)")
 PY
+  exit "$status"
 } 2>&1 | tee "$OUTDIR/course_gpu.log"

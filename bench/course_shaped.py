@@ -7,17 +7,31 @@ The stand-in (``labkit fixtures --course-shaped``; random weights, for shapes an
 down (lab 2 takes 4 steps so that one steady-state step is timed; lab 3 two PPO steps), on the real DialogSum
 validation split (``--dataset``; default ../shared/data/dialogsum/dialogsum.dev.jsonl).
 
+The measured figures the labs' texts quote live in BENCHMARKS.md's quoted-figures table (``read_figures``);
+a full run prints its rows for that table, and ``tests/test_quoted_figures.py`` holds the labs' texts to it.
+
 Run: .venv/bin/python bench/course_shaped.py [--models DIR] [--dataset FILE] [--out DIR] [--labs lab1 lab2 lab3]
+Quick (``--quick``: seconds, no model): checks what a full run relies on without running a lab: the sizes it
+turns down are knobs of each lab, the cells it times exist, and the quoted-figures table reads, with a row for
+every figure it measures.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES_FILE = ROOT / "BENCHMARKS.md"
+FIGURES_MARK = "<!-- quoted-figures"  # the line before the table's header in BENCHMARKS.md
 
 SIZES = {
     "lab1": {"n_eval": 4},
@@ -25,12 +39,90 @@ SIZES = {
     "lab3": {"n_eval": 4, "ppo_steps": 2, "batch_size": 4, "mini_batch_size": 2, "min_new_tokens": 8,
              "max_new_tokens": 16},
 }
+# The cell each lab's seconds per step are read from (papermill's per-cell duration).
+TIMED_CELLS = {"lab1": "lab1-s5-run", "lab3": "lab3-train"}
 # What each lab's "Hardware for the course profile" text states (GB), to print beside the measurement.
 STATED = {
     "lab1": "weights 1.0 GB fp32 (4 B/param); any 4 GB GPU",
     "lab2": "rule of thumb 5.9 GB full FT (24 B/param), 1.1 GB LoRA + activations; GPU >= 16 GB",
     "lab3": "policy 1.0 GB + reward model 0.5 GB + rollouts of up to 400 tokens; GPU >= 16 GB",
 }
+
+
+# ----------------------------------------------------------------------------- the quoted figures
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure a lab's text quotes: its stable key, the lab, the value and unit, where and when it
+    was measured, and the lab's words around it (``{}`` stands for the number)."""
+
+    key: str
+    lab: str
+    value: float
+    unit: str
+    measured: str
+    words: str
+
+    def row(self) -> str:
+        """The figure as a row of BENCHMARKS.md's table."""
+        return f"| {self.key} | {self.lab} | {self.value:.1f} | {self.unit} | {self.measured} | `{self.words}` |"
+
+    def quoted_in(self, text: str) -> float | None:
+        """The number ``text`` states in the figure's words (line breaks and spacing aside), or None."""
+        parts = [re.escape(word).replace(r"\{\}", r"([0-9][0-9,]*(?:\.[0-9]+)?)") for word in self.words.split()]
+        found = re.search(r"\s+".join(parts), text)
+        return float(found.group(1).replace(",", "")) if found else None
+
+
+def read_figures(path: Path = FIGURES_FILE) -> dict[str, Figure]:
+    """BENCHMARKS.md's quoted-figures table: the rows of the table after the ``<!-- quoted-figures`` line."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(FIGURES_MARK)), None)
+    if start is None:
+        raise SystemExit(f"{path} has no quoted-figures table (a line starting {FIGURES_MARK!r} before it)")
+    figures = {}
+    for line in lines[start + 3:]:  # the marker, the header, the separator
+        if not line.startswith("|"):
+            break
+        key, lab, value, unit, measured, words = (cell.strip() for cell in line.strip().strip("|").split("|"))
+        figures[key] = Figure(key, lab, float(value), unit, measured, words.strip("`"))
+    return figures
+
+
+def _lab1_per_summary(row: dict[str, Any]) -> float | None:
+    seconds = row.get("timed_cell_seconds")
+    return seconds / (5 * SIZES["lab1"]["n_eval"]) if seconds else None  # section 5: five strategies
+
+
+def _lab2_live(method: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda row: ((row.get("results") or {}).get("peak_memory_mb") or {}).get(method, 0) / 1024 or None
+
+
+# Each quoted figure a run measures: its key in the table -> how it is read from one lab's run.
+MEASURES: dict[str, Callable[[dict[str, Any]], float | None]] = {
+    "lab1.peak_gb": lambda row: row["peak_gb"],
+    "lab1.seconds_per_summary": _lab1_per_summary,
+    "lab2.peak_gb": lambda row: row["peak_gb"],
+    "lab2.live_tensors_full_gb": _lab2_live("full_ft"),
+    "lab2.live_tensors_lora_gb": _lab2_live("lora"),
+    "lab3.peak_gb": lambda row: row["peak_gb"],
+}
+
+
+def new_figures(rows: dict[str, dict[str, Any]], recorded: dict[str, Figure]) -> list[Figure]:
+    """The table's figures this run measured, with today's values (the lab's words kept)."""
+    today = datetime.date.today().isoformat()
+    out = []
+    for key, measure in MEASURES.items():
+        lab = key.split(".")[0]
+        value = measure(rows[lab]) if lab in rows else None
+        if value is not None and key in recorded:
+            out.append(replace(recorded[key], value=round(value, 1), measured=f"bench/course_shaped.py, {today}"))
+    return out
+
+
+# ----------------------------------------------------------------------------- one lab's run
 
 
 def cell_seconds(notebook: Path, cell_id: str) -> float | None:
@@ -44,17 +136,17 @@ def cell_seconds(notebook: Path, cell_id: str) -> float | None:
     return None
 
 
-def per_step(lab: str, res) -> str:  # noqa: ANN001
-    r = res.results
+def per_step(lab: str, row: dict[str, Any]) -> str:
+    """The lab's time per step of its heavy part, in words."""
     if lab == "lab1":
-        seconds = cell_seconds(res.output_notebook, "lab1-s5-run")
-        n = 5 * SIZES["lab1"]["n_eval"]
-        return f"{seconds / n:.1f} s per summary (section 5: 5 strategies x {n // 5}, 50 new tokens)" if seconds else "-"
+        seconds = _lab1_per_summary(row)
+        n = SIZES["lab1"]["n_eval"]
+        return f"{seconds:.1f} s per summary (section 5: 5 strategies x {n}, 50 new tokens)" if seconds else "-"
     if lab == "lab2":
-        s, peak = r.get("seconds_per_step", {}), r.get("peak_memory_mb", {})
+        s, peak = row["results"].get("seconds_per_step", {}), row["results"].get("peak_memory_mb", {})
         return (f"full FT {s.get('full_ft', 0):.1f} s/step, LoRA {s.get('lora', 0):.1f} s/step (batch 8); live tensors "
                 f"in a step: full {peak.get('full_ft', 0) / 1024:.1f} GB, LoRA {peak.get('lora', 0) / 1024:.1f} GB")
-    seconds = cell_seconds(res.output_notebook, "lab3-train")
+    seconds = row.get("timed_cell_seconds")
     steps = SIZES["lab3"]["ppo_steps"]
     return f"{seconds / steps:.1f} s per PPO step (batch 4, 8-16 new tokens)" if seconds else "-"
 
@@ -69,8 +161,76 @@ def run_one(lab: str, dataset: Path, out: Path) -> dict:
     res = execute(labs.get(lab).notebook, out, {"dataset": str(dataset), **SIZES[lab]}, profile="course",
                   cell_timeout=3600, timeout=3600)
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB -> GiB: the largest process
-    return {"lab": lab, "ok": res.ok, "message": res.message, "seconds": res.seconds, "peak_gb": peak_gb,
-            "per_step": per_step(lab, res) if res.ok else "-", "settings": res.results.get("settings")}
+    row = {"lab": lab, "ok": res.ok, "message": res.message, "seconds": res.seconds, "peak_gb": peak_gb,
+           "settings": res.results.get("settings"), "results": {k: res.results.get(k) for k in (
+               "seconds_per_step", "peak_memory_mb")},
+           "timed_cell_seconds": cell_seconds(res.output_notebook, TIMED_CELLS[lab]) if lab in TIMED_CELLS and res.ok
+           else None}
+    row["per_step"] = per_step(lab, row) if res.ok else "-"
+    return row
+
+
+# ----------------------------------------------------------------------------- quick and full
+
+
+def quick_check() -> int:
+    """What a full run relies on, checked without running a lab. Returns the exit status."""
+    import nbformat
+
+    from labkit import labs
+
+    problems = []
+    for lab, sizes in SIZES.items():
+        knobs = labs.defaults(lab, "course")
+        problems += [f"{lab} has no knob {name!r} (SIZES)" for name in sizes if name not in knobs]
+        if lab in TIMED_CELLS:
+            ids = {cell.get("id") for cell in nbformat.read(labs.get(lab).notebook, as_version=4).cells}
+            problems += [] if TIMED_CELLS[lab] in ids else [f"{lab} has no cell {TIMED_CELLS[lab]!r} (TIMED_CELLS)"]
+    recorded = read_figures()
+    problems += [f"BENCHMARKS.md's quoted-figures table has no row {key!r}" for key in MEASURES if key not in recorded]
+    print(f"quick: the sizes turned down are knobs of {', '.join(SIZES)}; the timed cells exist; "
+          f"BENCHMARKS.md records {len(recorded)} quoted figures:")
+    for figure in recorded.values():
+        print(figure.row())
+    print("skipped: running the labs themselves (about 10 minutes and 16 GB at flan-t5-base size): run without --quick")
+    for problem in problems:
+        print(f"FAIL: {problem}")
+    return 1 if problems else 0
+
+
+def report(rows: dict[str, dict[str, Any]]) -> None:
+    """The run's table for BENCHMARKS.md, and its rows of the quoted-figures table."""
+    print("\n| lab | sizes turned down | wall | peak memory (RSS) | per step | the lab's hardware text |")
+    print("|---|---|---|---|---|---|")
+    for lab, row in rows.items():
+        turned = ", ".join(f"{k} {v}" for k, v in SIZES[lab].items())
+        print(f"| {lab} | {turned} | {row['seconds']:.0f} s | {row['peak_gb']:.1f} GB | {row['per_step']} | {STATED[lab]} |")
+    print("\nThe quoted-figures table's rows this run measured (paste them into BENCHMARKS.md; then make each lab's "
+          "text agree: tests/test_quoted_figures.py):")
+    for figure in new_figures(rows, read_figures()):
+        print(figure.row())
+
+
+def run_labs(labs_: list[str], dataset: Path, out: Path) -> tuple[dict[str, dict[str, Any]], int]:
+    """Each lab in its own process; the rows of those that ran, and the exit status."""
+    rows, status = {}, 0
+    for lab in labs_:
+        proc = subprocess.run([sys.executable, __file__, "--one", lab, "--dataset", str(dataset), "--out", str(out)],
+                              capture_output=True, text=True)
+        try:
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            print(f"{lab}: the run crashed: {proc.stderr[-800:]}")
+            status = 1
+            continue
+        if not row["ok"]:
+            print(f"{lab}: failed: {row['message']}")
+            status = 1
+            continue
+        rows[lab] = row
+        print(f"{lab}: {row['seconds']:.0f} s, peak {row['peak_gb']:.1f} GB; {row['per_step']}; "
+              f"settings {json.dumps(row['settings'])}", flush=True)
+    return rows, status
 
 
 def main() -> int:
@@ -79,8 +239,11 @@ def main() -> int:
     parser.add_argument("--dataset", default=None, help="a DialogSum file or folder (default: the shared dev split)")
     parser.add_argument("--out", default=None, help="where the executed notebooks go (default: a temporary folder)")
     parser.add_argument("--labs", nargs="*", default=list(SIZES))
+    parser.add_argument("--quick", action="store_true", help="check what a full run relies on, in seconds, no lab run")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one lab, print JSON
     args = parser.parse_args()
+    if args.quick:
+        return quick_check()
 
     from labkit import standin
     from labkit.config import labkit_home, shared_dialogsum_path
@@ -97,28 +260,8 @@ def main() -> int:
         return 2
     out = Path(args.out or tempfile.mkdtemp(prefix="course-shaped-"))
     print(f"course-shaped stand-in {models} (random weights: shapes and memory only); dataset {dataset}; out {out}")
-    rows, status = [], 0
-    for lab in args.labs:
-        proc = subprocess.run([sys.executable, __file__, "--one", lab, "--dataset", str(dataset), "--out", str(out)],
-                              capture_output=True, text=True)
-        try:
-            row = json.loads(proc.stdout.strip().splitlines()[-1])
-        except (IndexError, ValueError):
-            print(f"{lab}: the run crashed: {proc.stderr[-800:]}")
-            status = 1
-            continue
-        if not row["ok"]:
-            print(f"{lab}: failed: {row['message']}")
-            status = 1
-            continue
-        turned = ", ".join(f"{k} {v}" for k, v in SIZES[lab].items())
-        rows.append((lab, row["seconds"], row["peak_gb"], row["per_step"], turned))
-        print(f"{lab}: {row['seconds']:.0f} s, peak {row['peak_gb']:.1f} GB; {row['per_step']}; "
-              f"settings {json.dumps(row['settings'])}", flush=True)
-    print("\n| lab | sizes turned down | wall | peak memory (RSS) | per step | the lab's hardware text |")
-    print("|---|---|---|---|---|---|")
-    for lab, seconds, peak, step, turned in rows:
-        print(f"| {lab} | {turned} | {seconds:.0f} s | {peak:.1f} GB | {step} | {STATED[lab]} |")
+    rows, status = run_labs(args.labs, dataset, out)
+    report(rows)
     return status
 
 

@@ -24,6 +24,8 @@ ROUGE against the human summaries of fp32 vs int8 (and bf16) on real dialogues w
 offline profile's trained summarizer (a random model's ROUGE says nothing).
 
 Run (heavy: ~2-4 min, ~3 GB):  flock /tmp/bigjob.lock .venv/bin/python bench/eval_throughput.py
+Quick (``--quick``: a tiny model of the same architecture, 4 dialogues of the project's own data when the real
+split is absent, 4 new tokens, parity on 8; seconds, the ratios mean nothing): checks the bench itself.
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ import argparse
 import os
 import sys
 import time
+
+import _tiny
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -61,16 +65,20 @@ def main() -> int:
     parser.add_argument("--parity-n", type=int, default=200, help="real dialogues for the ROUGE parity check")
     parser.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
                         help="auto: bf16 where the CPU has fast bf16 (measured or flagged); on: always; off: never")
+    parser.add_argument("--quick", action="store_true",
+                        help="a tiny model, 4 dialogues, 4 new tokens, parity on 8: checks the bench in seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.new_tokens, args.batch_size, args.parity_n = 4, 4, 2, 8
 
     import torch
 
     from labkit import generate as lg
     from labkit import precision
-    from labkit.config import shared_dialogsum_path
+    from labkit.config import MAX_SOURCE_TOKENS, data_dir, shared_dialogsum_path
     from labkit.data import read_jsonl
     from labkit.metrics import bootstrap_ci, rouge
-    from labkit.models import build_flan_t5_base_shaped, load_seq2seq, load_tokenizer
+    from labkit.models import load_seq2seq, load_tokenizer
     from labkit.prompts import summarize_prompt
 
     measured = precision.cached_measurement()
@@ -86,23 +94,25 @@ def main() -> int:
         print(f"bf16 skipped: {why}")
 
     path = shared_dialogsum_path()
+    if not path.is_file() and args.quick:
+        path = data_dir() / "dialogsum-mini" / "train.jsonl"  # the project's own dialogues: enough to check the bench
     if not path.is_file():
         print(f"SKIP: the real DialogSum validation split is not at {path}; nothing to measure.")
         return 0
     rows = read_jsonl(path)
     tokenizer = load_tokenizer("offline")
     prompts = [summarize_prompt(r["dialogue"]) for r in rows[: args.n]]
-    n_tokens = sum(len(x) for x in tokenizer(prompts, truncation=True, max_length=512)["input_ids"])
+    n_tokens = sum(len(x) for x in tokenizer(prompts, truncation=True, max_length=MAX_SOURCE_TOKENS)["input_ids"])
     config = lg.make_config({"do_sample": False, "min_new_tokens": args.new_tokens, "max_new_tokens": args.new_tokens})
-    model = build_flan_t5_base_shaped(seed=0).eval()
-    print(f"model: flan-t5-base shape, {sum(p.numel() for p in model.parameters()):,} parameters, fp32, "
+    model = _tiny.flan_t5_base_shaped(args.quick, seed=0).eval()
+    print(f"model: flan-t5-base {'architecture, tiny (quick)' if args.quick else 'shape'}, {sum(p.numel() for p in model.parameters()):,} parameters, fp32, "
           f"{torch.get_num_threads()} threads; {len(prompts)} real DialogSum dialogues ({n_tokens} input tokens), "
           f"{args.new_tokens} forced new tokens each")
 
     # Warm-up so neither side pays one-time costs (allocator, kernels).
     lg.generate(model, tokenizer, prompts[:2], {"max_new_tokens": 2}, progress=False)
 
-    course, t_course = timed(lambda: course_loop(model, tokenizer, prompts, config, 512))
+    course, t_course = timed(lambda: course_loop(model, tokenizer, prompts, config, MAX_SOURCE_TOKENS))
     print(f"course loop (one dialogue per generate call): {t_course:6.1f} s")
     fp32_ids, t_fp32 = timed(lambda: lg.generate_ids(model, tokenizer, prompts, config, batch_size=args.batch_size, progress=False))
     print(f"labkit.generate fp32, batches of {args.batch_size}:      {t_fp32:6.1f} s  ratio {t_course / t_fp32:.2f}")

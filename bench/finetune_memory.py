@@ -2,7 +2,7 @@
 
 Same batch (8 x 256 input / 64 label tokens, every token real, so no padding
 and nothing for length bucketing to remove), fp32, AdamW, the same
-``labkit.finetune.train`` loop and the same settings for both methods; each
+``labkit.training.train`` loop and the same settings for both methods; each
 method runs in its own fresh subprocess so the peaks cannot mix.
 
 What is measured: the process's peak resident set size (VmHWM) *during
@@ -17,6 +17,8 @@ step shows the full optimizer footprint.
 
 Run:  flock /tmp/bigjob.lock .venv/bin/python bench/finetune_memory.py
 (~10 GB peak for full fine-tuning without gradient checkpointing; minutes).
+Quick (``--quick``: a tiny model of the same architecture, batch 2 x 16 / 8 tokens, 2 steps, both methods in
+this process; seconds, the figures mean nothing): checks the bench itself.
 """
 from __future__ import annotations
 
@@ -29,7 +31,10 @@ import subprocess
 import sys
 import time
 
+import _tiny
+
 BATCH, SRC_TOKENS, TGT_TOKENS = 8, 256, 64
+QUICK_BATCH, QUICK_SRC_TOKENS, QUICK_TGT_TOKENS = 2, 16, 8
 # glibc raises its mmap threshold dynamically (up to 32 MiB) after large frees, so
 # freed activations then stay in the heap and RSS over-counts live memory. A
 # fixed threshold makes every tensor-sized block an mmap that is returned on
@@ -57,15 +62,19 @@ def _reset_peak() -> bool:
         return False
 
 
-def child(method: str, steps: int, gradient_checkpointing: bool, lora_r: int) -> dict:
+def child(method: str, steps: int, gradient_checkpointing: bool, lora_r: int, quick: bool = False) -> dict:
+    """Build the model, train it ``steps`` steps on one random batch and return the figures (tiny with ``quick``)."""
     import torch
 
-    from labkit.config import LoraSettings
-    from labkit.finetune import TrainConfig, make_full_model, make_lora_model, train
-    from labkit.models import build_flan_t5_base_shaped, count_parameters
+    from labkit.lab_settings.lora import LoraSettings
+    from labkit.finetune import make_full_model, make_lora_model
+    from labkit.training import TrainConfig, train
+    from labkit.models import count_parameters
 
+    batch, src_tokens, tgt_tokens = (QUICK_BATCH, QUICK_SRC_TOKENS, QUICK_TGT_TOKENS) if quick else (
+        BATCH, SRC_TOKENS, TGT_TOKENS)
     torch.manual_seed(0)
-    base = build_flan_t5_base_shaped(seed=0)
+    base = _tiny.flan_t5_base_shaped(quick, seed=0)
     if method == "lora":
         model = make_lora_model(base, LoraSettings(r=lora_r, alpha=lora_r, dropout=0.05, target_modules=("q", "v")), seed=0)
     else:
@@ -74,16 +83,16 @@ def child(method: str, steps: int, gradient_checkpointing: bool, lora_r: int) ->
     gc.collect()
     gen = torch.Generator().manual_seed(1)
     examples = [
-        {"input_ids": torch.randint(3, 32128, (SRC_TOKENS - 1,), generator=gen).tolist() + [1],
-         "labels": torch.randint(3, 32128, (TGT_TOKENS - 1,), generator=gen).tolist() + [1]}
-        for _ in range(BATCH)
+        {"input_ids": torch.randint(3, 32128, (src_tokens - 1,), generator=gen).tolist() + [1],
+         "labels": torch.randint(3, 32128, (tgt_tokens - 1,), generator=gen).tolist() + [1]}
+        for _ in range(batch)
     ]
 
     class _Tok:
         pad_token_id = 0
 
-    cfg = TrainConfig(learning_rate=1e-4, max_steps=steps, batch_size=BATCH, seed=0, max_source_tokens=SRC_TOKENS,
-                      max_target_tokens=TGT_TOKENS, gradient_checkpointing=gradient_checkpointing,
+    cfg = TrainConfig(learning_rate=1e-4, max_steps=steps, batch_size=batch, seed=0, max_source_tokens=src_tokens,
+                      max_target_tokens=tgt_tokens, gradient_checkpointing=gradient_checkpointing,
                       memory_steps=0)  # no tensor tracker: RSS is the measure here, and timing stays clean
     rss_ready = _vm_kb("VmRSS")
     reset = _reset_peak()
@@ -106,7 +115,11 @@ def main() -> None:
     parser.add_argument("--no-gradient-checkpointing", action="store_true", help="turn gradient checkpointing off for both")
     parser.add_argument("--lora-r", type=int, default=32)
     parser.add_argument("--child", choices=["full", "lora"], help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true",
+                        help="a tiny model, 2 steps, both methods in this process: checks the bench in seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.steps, args.lora_r = 2, 4
     if args.steps < 2:
         parser.error("--steps must be >= 2: AdamW allocates its state inside the first step")
     gc_on = not args.no_gradient_checkpointing
@@ -119,15 +132,20 @@ def main() -> None:
           f"{'on' if gc_on else 'off'} for both, LoRA r={args.lora_r} alpha={args.lora_r} on q,v; "
           f"torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}; "
           f"glibc malloc {' '.join(f'{k}={v}' for k, v in MALLOC_ENV.items())} for both")
+    if args.quick:
+        print("quick: a tiny model of the same architecture, both methods in this process: the figures mean nothing")
     runs = {}
     for method in ("full", "lora"):
-        cmd = [sys.executable, __file__, "--child", method, "--steps", str(args.steps), "--lora-r", str(args.lora_r)]
-        if not gc_on:
-            cmd.append("--no-gradient-checkpointing")
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **MALLOC_ENV})
-        if proc.returncode != 0:
-            sys.exit(f"{method} run failed:\n{proc.stderr[-2000:]}")
-        runs[method] = json.loads(proc.stdout.strip().splitlines()[-1])
+        if args.quick:
+            runs[method] = child(method, args.steps, gc_on, args.lora_r, quick=True)
+        else:
+            cmd = [sys.executable, __file__, "--child", method, "--steps", str(args.steps), "--lora-r", str(args.lora_r)]
+            if not gc_on:
+                cmd.append("--no-gradient-checkpointing")
+            proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **MALLOC_ENV})
+            if proc.returncode != 0:
+                sys.exit(f"{method} run failed:\n{proc.stderr[-2000:]}")
+            runs[method] = json.loads(proc.stdout.strip().splitlines()[-1])
         r = runs[method]
         peak = r["peak_rss_training_gb"]
         print(f"{method:>4}: trainable {r['params']['trainable']:,} of {r['params']['total']:,} ({r['params']['percent']:.2f}%); "

@@ -6,6 +6,7 @@ summaries); 6 planted pairs copy another student (verbatim, renamed variables, a
 changed, reordered cells). Times the whole command (``labkit similarity``, a fresh process: imports, reading
 the notebooks, fingerprinting, every pair, the CSV and the HTML), then prints where the planted pairs rank.
 Run: .venv/bin/python bench/similarity.py [--n 300]
+Quick (``--quick``: a class of 24, the same planted pairs; seconds): checks the bench itself.
 """
 from __future__ import annotations
 
@@ -108,7 +109,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="a class of 24: checks the bench in seconds")
     args = ap.parse_args()
+    if args.quick:
+        args.n = 24  # the smallest class that holds every planted pair (one copies student 15)
     with tempfile.TemporaryDirectory() as tmp:
         T = Path(tmp)
         planted = build(T / "class", args.n, random.Random(args.seed))

@@ -34,6 +34,8 @@ _SUBMODULES = {
     "config", "labs", "data", "datagen", "session", "fixtures", "models", "prompts",
     "generate", "metrics", "toxicity", "training", "finetune", "ppo", "plots", "widgets",
     "run", "grading", "release", "cli", "sandbox", "contain", "integrity", "rubrics", "selfcheck", "standin",
+    "profiles", "lab_settings", "insults", "policy", "cached_summarizer", "finetune_report", "notebooks",
+    "solutions", "facts", "precision", "pretrain", "atomic", "dpo",
 }
 
 # Short names a notebook uses most; resolved lazily like the submodules.

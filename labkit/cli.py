@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from labkit import labs
-from labkit.config import LabkitError, repo_root
+from labkit.config import DEFAULT_PROFILE, PROFILE_NAMES, LabkitError, repo_root
 
 
 def _cmd_fixtures(args: argparse.Namespace) -> int:
@@ -50,11 +50,12 @@ def _course_shaped(directory: Path, *, force: bool) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     bench_dir = repo_root() / "bench"
-    scripts = sorted(bench_dir.glob("*.py")) if not args.names else [bench_dir / f"{n.removesuffix('.py')}.py" for n in args.names]
+    available = sorted(p for p in bench_dir.glob("*.py") if not p.name.startswith("_"))  # _tiny.py: a helper
+    scripts = available if not args.names else [bench_dir / f"{n.removesuffix('.py')}.py" for n in args.names]
     missing = [s for s in scripts if not s.is_file()]
     if missing:
         raise LabkitError(f"No benchmark {', '.join(m.stem for m in missing)}; available: "
-                          f"{', '.join(p.stem for p in sorted(bench_dir.glob('*.py')))}.")
+                          f"{', '.join(p.stem for p in available)}.")
     status = 0
     for script in scripts:
         print(f"== {script.stem}", flush=True)
@@ -77,9 +78,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from labkit import run as runmod
+    from labkit import run_params
 
-    labs = runmod.resolve_labs(args.labs)
-    params = runmod.parse_assignments(args.param)
+    labs = run_params.resolve_labs(args.labs)
+    params = run_params.parse_assignments(args.param)
     rows, status, graded = [], 0, []
     for lab, nb in labs:
         if not nb.is_file():
@@ -113,7 +115,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     # grading never writes bytecode: the tamper check fingerprints labkit/ (its __pycache__ included)
     sys.dont_write_bytecode = True
     from labkit import grading
-    from labkit.run import parse_assignments
+    from labkit.run_params import parse_assignments
     from labkit.sandbox import Limits
 
     if args.manual:
@@ -160,7 +162,7 @@ def _merge_manual(args: argparse.Namespace) -> int:
 
 def _cmd_grade_labs(args: argparse.Namespace) -> int:
     from labkit import grading
-    from labkit.run import resolve_labs
+    from labkit.run_params import resolve_labs
 
     graded, status = [], 0
     for lab, _nb in resolve_labs(args.labs):
@@ -190,7 +192,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_similarity(args: argparse.Namespace) -> int:
-    from labkit.grading.similarity import NOTICE, similarity
+    from labkit.grading.similarity import similarity
+    from labkit.grading.similarity_report import NOTICE
 
     res = similarity(args.submissions, args.lab, args.out, scheduler=args.scheduler, top=args.top)
     for p in res["pairs"][:min(10, args.top)]:
@@ -255,30 +258,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labs-dir", default=None, help="folder of the source (instructor) labs (default: the repo's labs/)")
     p.set_defaults(func=_cmd_release)
 
+    from labkit.run import CELL_TIMEOUT_S
     p = sub.add_parser("run", help="execute labs headlessly with papermill (and optionally grade them)")
     p.add_argument("labs", nargs="*", default=["all"], metavar="LAB",
                    help=f"{' '.join(labs.ids())}, all, or a .ipynb path (default: all)")
-    p.add_argument("--profile", default="offline", help="offline | course (default: %(default)s)")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"{' | '.join(PROFILE_NAMES)} (default: %(default)s)")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a parameter of the notebooks' parameters cell")
     p.add_argument("--out", default="outputs", help="output folder: OUT/<lab>/ (default: %(default)s)")
-    p.add_argument("--cell-timeout", type=float, default=1800, help="seconds per cell (default: %(default)s)")
+    p.add_argument("--cell-timeout", type=float, default=CELL_TIMEOUT_S, help="seconds per cell (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per lab (default: none)")
     p.add_argument("--grade", action="store_true", help="grade the executed labs with the default rubrics (no re-execution)")
     p.set_defaults(func=_cmd_run)
 
+    from labkit.grading.worker import GRADE_TIMEOUT_S
     from labkit.sandbox import ISOLATIONS
     p = sub.add_parser("grade", help="grade a folder of submitted notebooks in a sandbox")
     p.add_argument("submissions", help="folder of .ipynb files, or of folders holding one each")
     p.add_argument("--lab", required=True, choices=labs.ids())
     p.add_argument("--out", required=True, help="grades folder (grades.csv, summary.md, <id>/feedback.md ...)")
     p.add_argument("--rubric", default=None, help="rubric YAML (default: the lab's default rubric)")
-    p.add_argument("--timeout", type=float, default=900, help="wall-clock seconds per submission (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=GRADE_TIMEOUT_S,
+                   help="wall-clock seconds per submission (default: %(default)s)")
     p.add_argument("--workers", type=int, default=2,
                    help="submissions graded at once locally, at most one per usable CPU (default: %(default)s)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="grade on a Dask cluster instead")
     p.add_argument("--force", action="store_true", help="regrade submissions that already have a grade")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="override a lab parameter for graded runs")
-    p.add_argument("--profile", default="offline")
+    p.add_argument("--profile", default=DEFAULT_PROFILE)
     p.add_argument("--isolation", default="auto", choices=list(ISOLATIONS),
                    help="auto/bwrap: bubblewrap, refusing to grade without it (default: auto); rlimits: accept the "
                         "risk of grading without bubblewrap (see the README's table)")
@@ -296,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade-labs", help="grade labs already executed by `labkit run` (default rubrics, no re-execution)")
     p.add_argument("labs", nargs="*", default=["all"], metavar="LAB")
     p.add_argument("--out", default="outputs", help="the --out folder of `labkit run` (default: %(default)s)")
-    p.add_argument("--profile", default="offline")
+    p.add_argument("--profile", default=DEFAULT_PROFILE)
     p.set_defaults(func=_cmd_grade_labs)
 
     p = sub.add_parser("report", help="rebuild grades.csv and the class summary of a grades folder")

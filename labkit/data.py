@@ -14,7 +14,8 @@ Accepted sources (all return a ``datasets.DatasetDict`` with columns
   (``splits``; see :func:`split_one_file`), so a lab runs on any one file,
   such as DialogSum's validation split.
 
-Bad rows raise LabkitError naming the file, the line and the field.
+Bad rows raise LabkitError naming the file, the line and the field. Every .jsonl file of the
+project (DialogSum, the toxicity set, the pre-training corpus) is read through :func:`json_lines`.
 """
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from labkit.config import PROFILE_NAMES, LabkitError, Profile, data_dir, get_profile
+from labkit.config import PROFILE_NAMES, LabkitError, Profile, data_dir
+from labkit.profiles import get_profile
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -83,24 +85,31 @@ def normalize_row(raw: Any, path: Path, lineno: int) -> dict[str, Any]:
     return row
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read a DialogSum jsonl file into normalized rows (see ``normalize_row``)."""
+def json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed value)`` of every non-blank line of a JSON-lines file, in order; a malformed line
+    raises LabkitError naming the file, the line and the column. The one reader of the project's .jsonl files
+    (the rows' fields are checked by whoever reads them)."""
     p = Path(path)
-    if not p.is_file():
-        raise LabkitError(f"Data file {p} does not exist. Check the path, or run 'labkit fixtures' to rebuild data/.")
-    rows = []
     with open(p, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
-                raw = json.loads(line)
+                yield lineno, json.loads(line)
             except json.JSONDecodeError as err:
                 raise LabkitError(
                     f"{p}, line {lineno}: malformed JSON ({err.msg} at column {err.colno}). "
                     "Each line must be one complete JSON object."
                 ) from None
-            rows.append(normalize_row(raw, p, lineno))
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a DialogSum jsonl file into normalized rows (see ``normalize_row``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise LabkitError(f"Data file {p} does not exist. Check the path; the project's own data/ is restored with "
+                          "'git checkout -- data' or regenerated with 'python -m labkit.datagen'.")
+    rows = [normalize_row(raw, p, lineno) for lineno, raw in json_lines(p)]
     if not rows:
         raise LabkitError(f"{p} has no rows. Expected one JSON object per line.")
     return rows
@@ -260,17 +269,10 @@ def load_toxicity(split: str = "train", folder: str | os.PathLike[str] | None = 
     if not path.is_file():
         raise LabkitError(f"Toxicity data {path} is missing. Regenerate it with 'python -m labkit.datagen'.")
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise LabkitError(f"{path}, line {lineno}: malformed JSON ({err.msg}).") from None
-            if row.get("label") not in ("hate", "nothate") or not str(row.get("text", "")).strip():
-                raise LabkitError(f"{path}, line {lineno}: expected 'text' and a 'label' of 'hate' or 'nothate'.")
-            rows.append({"text": row["text"], "label": row["label"]})
+    for lineno, row in json_lines(path):
+        if not (isinstance(row, dict) and row.get("label") in ("hate", "nothate") and str(row.get("text", "")).strip()):
+            raise LabkitError(f"{path}, line {lineno}: expected 'text' and a 'label' of 'hate' or 'nothate'.")
+        rows.append({"text": row["text"], "label": row["label"]})
     return rows
 
 

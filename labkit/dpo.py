@@ -1,14 +1,15 @@
 """A compact DPO (direct preference optimization) for encoder-decoder policies, as Lab 3 uses it beside PPO.
 
 trl's DPO trainer is causal-LM only since its 0.29 refactor, so this is Rafailov et al. (2023) in small
-functions, sharing PPO's pieces (``labkit.ppo``) rather than copying them:
+functions, on the policy PPO trains too (``labkit.policy``) and its sampling (``labkit.sampling``):
 
-1. ``sample_pairs``: sample several summaries per training prompt from the policy itself with PPO's
-   evaluation sampling (``ppo.sample_summaries``), score them with the reward model (the ``nothate`` logit)
-   and ``build_pairs``: the best is *chosen*, the worst *rejected*; ties carry no preference and are dropped.
+1. ``sample_pairs``: sample several summaries per training prompt from the policy itself with the
+   evaluation's sampling (``labkit.sampling.sample_summaries``), score them with the reward (lab 3 passes the one
+   its ``reward`` setting names, one of ``labkit.toxicity.REWARDS``) and ``build_pairs``: the best is
+   *chosen*, the worst *rejected*; ties carry no preference and are dropped.
 2. ``reference_logprobs``: each response's sequence log-probability (the sum of its token log-probs over the
    response mask) under the reference, which is the *same* model with its LoRA adapter disabled
-   (``ppo.reference_logprobs``); computed once, since the reference never changes.
+   (``labkit.policy.reference_logprobs``); computed once, since the reference never changes.
 3. ``dpo_loss``: ``-log sigmoid(beta * ((logp_c - ref_c) - (logp_r - ref_r)))``, with the implicit rewards
    ``beta * (logp - ref)`` of chosen and rejected.
 4. ``train``: Adam over the adapter, shuffled mini-batches of pairs, a progress bar and a per-step log.
@@ -23,45 +24,49 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from labkit import ppo
-from labkit.config import DPOSettings, LabkitError, config_from_settings
+from labkit.config import MAX_SOURCE_TOKENS, LabkitError
+from labkit.lab_settings.detox import DPOSettings
+from labkit.policy import PolicyWithValueHead, Rollout, logprobs_from_logits, response_kl
+from labkit.policy import reference_logprobs as token_reference_logprobs
+from labkit.sampling import sample_summaries
 from labkit.training import checkpoint
+from labkit.training.run_config import RunConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
-Policy = ppo.PolicyWithValueHead
+Policy = PolicyWithValueHead
 ScoreFn = Callable[[Sequence[str]], "np.ndarray | Sequence[float] | torch.Tensor"]
+# DPO re-encodes the policy's own samples (at most max_new_tokens, 400 in the course, plus EOS) as targets:
+# a cap that never cuts one.
+MAX_RESPONSE_TOKENS = 512
 
 
 # ----------------------------------------------------------------------------- config
 
 
 @dataclass(frozen=True)
-class DPOConfig(DPOSettings):
-    """Every knob of one DPO run: a profile's ``DPOSettings`` (inherited) plus the plumbing's."""
+class DPOConfig(DPOSettings, RunConfig):
+    """Every knob of one DPO run: a profile's ``DPOSettings`` (inherited) plus the plumbing's.
+    ``DPOConfig.from_settings(settings, **overrides)`` builds a validated one."""
 
+    what: ClassVar[str] = "DPO"
     temperature: float = 1.0  # the sampling temperature (PPO's): log-probs are those of the sampled distribution
     max_grad_norm: float = 1.0
-    max_source_tokens: int = 512
-    max_target_tokens: int = 512
+    max_source_tokens: int = MAX_SOURCE_TOKENS
+    max_target_tokens: int = MAX_RESPONSE_TOKENS
     seed: int = 0
 
-    @classmethod
-    def from_settings(cls, settings: DPOSettings, **overrides: Any) -> "DPOConfig":
-        """A config from a profile's DPOSettings, with some fields replaced."""
-        return config_from_settings(cls, settings, overrides, "DPO").validated()
-
-    def validated(self) -> "DPOConfig":
-        """Return self, or raise LabkitError naming every setting that cannot work."""
+    def problems(self) -> list[str]:
+        """Every setting that cannot work, one phrase each."""
         problems = []
         for name in ("dpo_steps", "dpo_batch_size", "dpo_prompts"):
             if getattr(self, name) < 1:
@@ -72,14 +77,7 @@ class DPOConfig(DPOSettings):
         if self.dpo_beta <= 0 or self.dpo_learning_rate <= 0 or self.temperature <= 0:
             problems.append(f"dpo_beta ({self.dpo_beta}), dpo_learning_rate ({self.dpo_learning_rate}) and "
                             f"temperature ({self.temperature}) must be positive")
-        if problems:
-            raise LabkitError("Invalid DPO settings: " + "; ".join(problems) + ". Fix them in the parameters cell.")
-        return self
-
-
-def config_dict(config: DPOConfig) -> dict[str, Any]:
-    """The config as a JSON-ready dict (for records)."""
-    return asdict(config)
+        return problems
 
 
 # ----------------------------------------------------------------------------- preference pairs
@@ -141,11 +139,11 @@ def sample_pairs(
     progress: bool = True,
     **sampling: Any,
 ) -> list[PreferencePair]:
-    """Sample ``samples_per_prompt`` summaries per prompt from ``policy`` with ``ppo.sample_summaries`` (pass
+    """Sample ``samples_per_prompt`` summaries per prompt from ``policy`` with ``sample_summaries`` (pass
     the same ``sampling`` keywords the evaluation uses, e.g. ``max_new_tokens``, ``min_length``), score them
     with ``score_fn`` (the reward: higher is better) and ``build_pairs`` (pairs closer than ``min_margin`` dropped)."""
     repeated = [p for p in prompts for _ in range(samples_per_prompt)]
-    texts = ppo.sample_summaries(policy, tokenizer, repeated, seed=seed, progress=progress, **sampling)
+    texts = sample_summaries(policy, tokenizer, repeated, seed=seed, progress=progress, **sampling)
     values = np.asarray(score_fn(texts), dtype=np.float64).reshape(len(prompts), samples_per_prompt)
     grouped = [texts[i * samples_per_prompt:(i + 1) * samples_per_prompt] for i in range(len(prompts))]
     pairs = build_pairs(prompts, grouped, values.tolist(), min_margin=min_margin)
@@ -177,10 +175,10 @@ def encode_responses(
     prompts: Sequence[str],
     responses: Sequence[str],
     *,
-    max_source_tokens: int = 512,
-    max_target_tokens: int = 512,
-) -> ppo.Rollout:
-    """The batch ``ppo`` passes through a policy, for given (prompt, response) texts: the tokenized prompts,
+    max_source_tokens: int = MAX_SOURCE_TOKENS,
+    max_target_tokens: int = MAX_RESPONSE_TOKENS,
+) -> Rollout:
+    """The batch a policy reads (``labkit.policy.Rollout``), for given (prompt, response) texts: the tokenized prompts,
     the response tokens (ending in EOS), the decoder inputs (shifted right) and the response mask."""
     if len(prompts) != len(responses):
         raise LabkitError(f"Need one response per prompt, got {len(prompts)} prompts and {len(responses)} responses.")
@@ -190,24 +188,24 @@ def encode_responses(
     response = target["input_ids"]
     start = torch.full_like(response[:, :1], int(policy.model.config.decoder_start_token_id))
     device = policy.device
-    return ppo.Rollout(query_ids=enc["input_ids"].to(device), query_mask=enc["attention_mask"].to(device),
+    return Rollout(query_ids=enc["input_ids"].to(device), query_mask=enc["attention_mask"].to(device),
                        response=response.to(device),
                        decoder_input_ids=torch.cat([start, response[:, :-1]], dim=1).to(device),
                        mask=target["attention_mask"].to(device=device, dtype=torch.float32))
 
 
-def sequence_logprobs(policy: Policy, batch: ppo.Rollout, temperature: float = 1.0) -> torch.Tensor:
+def sequence_logprobs(policy: Policy, batch: Rollout, temperature: float = 1.0) -> torch.Tensor:
     """log pi(response | prompt) of each row, (B,): token log-probs (of softmax(logits / temperature), the
     distribution sampled) summed over the response mask. Gradients flow (the training pass)."""
     policy.model.eval()  # dropout off, as in PPO: the reference and the policy see the same network
     logits, _ = policy(batch)
-    return (ppo.logprobs_from_logits(logits, batch["response"], temperature) * batch["mask"]).sum(dim=1)
+    return (logprobs_from_logits(logits, batch["response"], temperature) * batch["mask"]).sum(dim=1)
 
 
-def reference_logprobs(policy: Policy, batch: ppo.Rollout, temperature: float = 1.0) -> torch.Tensor:
-    """The same sums under the reference: the policy's base with the adapter disabled (``ppo.reference_logprobs``)."""
+def reference_logprobs(policy: Policy, batch: Rollout, temperature: float = 1.0) -> torch.Tensor:
+    """The same sums under the reference: the policy's base with the adapter disabled (``policy.reference_logprobs``)."""
     policy.model.eval()
-    return (ppo.reference_logprobs(policy, batch, temperature) * batch["mask"]).sum(dim=1)
+    return (token_reference_logprobs(policy, batch, temperature) * batch["mask"]).sum(dim=1)
 
 
 def _batched(fn: Callable[..., torch.Tensor], policy: Policy, tokenizer: "PreTrainedTokenizerBase",
@@ -235,10 +233,10 @@ def sequence_log_ratio(
     return (policy_lp - ref_lp).numpy().astype(np.float64)
 
 
-def _response_kl(policy: Policy, batch: ppo.Rollout, temperature: float = 1.0) -> torch.Tensor:
+def _response_kl(policy: Policy, batch: Rollout, temperature: float = 1.0) -> torch.Tensor:
     policy.model.eval()
     logits, _ = policy(batch)
-    return ppo.response_kl(logits, ppo.reference_logits(policy, batch), batch["mask"], temperature)
+    return response_kl(logits, policy.reference_logits(batch), batch["mask"], temperature)
 
 
 def sequence_kl(
@@ -247,9 +245,9 @@ def sequence_kl(
 ) -> np.ndarray:
     """The exact KL(policy || reference) along each response, in nats (at the sampling ``temperature``):
     at every position of the response, the KL of the two next-token distributions over the whole vocabulary
-    (``ppo.state_kl``), summed over the response's tokens (``ppo.response_kl``). Never negative. For responses
-    the policy itself sampled, the mean estimates KL(policy || reference) per summary, as PPO's log reports
-    ``kl``: for PPO's and DPO's policies alike it says how far training moved them."""
+    (``labkit.policy.state_kl``), summed over the response's tokens (``labkit.policy.response_kl``). Never
+    negative. For responses the policy itself sampled, the mean estimates KL(policy || reference) per summary, as
+    PPO's log reports ``kl``: for PPO's and DPO's policies alike it says how far training moved them."""
     return _batched(_response_kl, policy, tokenizer, prompts, responses, batch_size, temperature).numpy().astype(np.float64)
 
 
@@ -336,7 +334,7 @@ def make_optimizer(policy: Policy, config: DPOConfig) -> torch.optim.Optimizer:
     params = [p for p in policy.model.parameters() if p.requires_grad]
     if not params:
         raise LabkitError("The policy has no trainable parameters: DPO trains its LoRA adapter. Build it with "
-                          "labkit.ppo.policy_from_summarizer.")
+                          "labkit.policy.policy_from_summarizer.")
     return torch.optim.Adam(params, lr=config.dpo_learning_rate)
 
 

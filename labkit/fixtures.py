@@ -1,7 +1,8 @@
 """The offline profile's models: shipped with the project, installed in seconds, the same on every machine.
 
 The offline profile stands in for the course's models with three small parts, pre-trained
-once by the project from its own ``data/`` (:mod:`labkit.pretrain` holds the recipe):
+once by the project from its own ``data/`` (:mod:`labkit.pretrain` holds the recipe, :mod:`labkit.pretrain_mixture`
+its data and :mod:`labkit.pretrain_tokenizer` its tokenizer):
 
 * a whole-word T5 tokenizer (T5's ``<pad>``, ``</s>``, ``<unk>`` at ids 0, 1, 2);
 * the "original model", a tiny T5 that stands in for flan-t5-base;
@@ -18,21 +19,20 @@ its own lessons.
 
 :func:`rebuild` (``labkit fixtures --rebuild``) pre-trains the parts again and writes them to
 ``data/original-model/`` for a maintainer to commit; it is deterministic on one machine (one
-thread, deterministic algorithms). The installed copy is written to a temporary folder and
-swapped in, so an interrupted install never leaves half-written fixtures.
+thread, deterministic algorithms). Both write into a scratch folder swapped in whole
+(:func:`labkit.atomic.atomic_folder`), so an interrupted install never leaves half-written fixtures.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from labkit.atomic import atomic_folder
 from labkit.config import LabkitError, data_dir, fixture_dir, torch_threads
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def weight_hashes(root: Path | None = None) -> dict[str, str]:
 
 def data_digest() -> str:
     """sha256 over the data files the parts are pre-trained from."""
-    from labkit.pretrain import corpus_files
+    from labkit.pretrain_mixture import corpus_files
 
     h = hashlib.sha256()
     for path in corpus_files():
@@ -163,8 +163,7 @@ def _install_locked(home: Path) -> dict[str, Any]:
     if shipped.get("data_digest") and shipped["data_digest"] != data_digest():
         log.warning("data/ differs from the data the shipped original model was pre-trained on; the labs use the "
                     "shipped model. 'labkit fixtures --rebuild' pre-trains one from the current data.")
-    staging = Path(tempfile.mkdtemp(prefix=".fixtures-", dir=home.parent))
-    try:
+    with atomic_folder(home) as staging:
         for rel in shipped["files"]:
             src, dst = shipped_dir() / rel, staging / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -178,20 +177,8 @@ def _install_locked(home: Path) -> dict[str, Any]:
         manifest.update(shipped_files=shipped["files"], weights=weight_hashes(staging),
                         installed_from=str(shipped_dir()), install_seconds=round(time.perf_counter() - t0, 2))
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        _swap_in(staging, home)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.info("Offline models installed in %s in %.1f s.", home, manifest["install_seconds"])
     return manifest
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    if target.exists():
-        trash = target.parent / f".{target.name}-old-{os.getpid()}"
-        os.replace(target, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-    os.replace(staging, target)
 
 
 def rebuild(out: Path | None = None, *, steps: int | None = None,
@@ -206,34 +193,31 @@ def rebuild(out: Path | None = None, *, steps: int | None = None,
     from safetensors.torch import load_file, save_file
 
     from labkit import pretrain
+    from labkit.pretrain_mixture import load_corpus
+    from labkit.pretrain_tokenizer import train_tokenizer
 
     target = Path(out) if out is not None else shipped_dir()
     target.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    staging = Path(tempfile.mkdtemp(prefix=".original-model-", dir=target.parent))
     previous = torch.are_deterministic_algorithms_enabled()
     try:
-        with torch_threads(BUILD_THREADS):
+        with atomic_folder(target) as staging, torch_threads(BUILD_THREADS):
             torch.use_deterministic_algorithms(True)
-            corpus = pretrain.load_corpus()
-            tokenizer = pretrain.train_tokenizer(corpus, staging / "tokenizer")
+            corpus = load_corpus()
+            tokenizer = train_tokenizer(corpus, staging / "tokenizer")
             policy = pretrain.train_policy(corpus, tokenizer, staging / "policy",
                                            steps=pretrain.PRETRAIN_STEPS if steps is None else steps,
                                            callback=callback)
             classifier = pretrain.train_classifier(corpus, tokenizer, staging / "classifier")
-        for part in ("policy", "classifier"):
-            path = staging / part / WEIGHTS
-            save_file({k: v.half().contiguous() for k, v in load_file(str(path)).items()}, str(path),
-                      metadata={"format": "pt"})
-        manifest = {"recipe_version": pretrain.RECIPE_VERSION, "seed": pretrain.SEED, "data_digest": data_digest(),
-                    "vocab_size": len(tokenizer), "policy": policy, "classifier": classifier,
-                    "build_seconds": round(time.perf_counter() - t0, 1), "build_threads": BUILD_THREADS,
-                    "torch": torch.__version__, "stored_dtype": "float16", "files": file_hashes(staging)}
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        _swap_in(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            for part in ("policy", "classifier"):
+                path = staging / part / WEIGHTS
+                save_file({k: v.half().contiguous() for k, v in load_file(str(path)).items()}, str(path),
+                          metadata={"format": "pt"})
+            manifest = {"recipe_version": pretrain.RECIPE_VERSION, "seed": pretrain.SEED, "data_digest": data_digest(),
+                        "vocab_size": len(tokenizer), "policy": policy, "classifier": classifier,
+                        "build_seconds": round(time.perf_counter() - t0, 1), "build_threads": BUILD_THREADS,
+                        "torch": torch.__version__, "stored_dtype": "float16", "files": file_hashes(staging)}
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     finally:
         torch.use_deterministic_algorithms(previous)
     log.info("Original model pre-trained into %s in %.1f s.", target, manifest["build_seconds"])

@@ -1,14 +1,17 @@
 """The lab registry: every lab the workbook has, listed once.
 
 Each :class:`Lab` says where its notebook and rubric are, its title, the
-prefix of its cell ids, the dataset splits it reads, which sections of a
-:class:`labkit.config.Profile` hold its settings, and how to pick headline
-numbers from its results. Session, run, release, grading and the CLI ask this
-module; none keeps its own list.
+prefix of its cell ids, the dataset splits it reads, its settings and how to
+pick headline numbers from its results. Session, run, release, grading and the
+CLI ask this module; none keeps its own list.
 
-:func:`defaults` reads a lab's settings from a profile, keyed by the names of
-the lab's parameters cell (a knob left at ``None`` there means "the profile's
-value"). The values themselves live in :mod:`labkit.config` and only there.
+A lab owns its settings: named sections (:class:`labkit.lab_settings.declare.Section`), each a frozen
+dataclass whose fields are the lab's parameters-cell knobs, with the course's values as its defaults and
+each other profile's values beside it. A built-in lab's live in its module of :mod:`labkit.lab_settings`
+(tied to its id here), the reasons for each non-course value beside the value. :func:`defaults` reads a
+lab's settings for a profile, keyed by the names of its parameters cell (a knob left at ``None`` there means
+"the profile's value"); :func:`sections` gives every registered lab's sections for a profile, which
+``labkit.profiles.get_profile`` puts into the profile (``profile.ppo``).
 
 More labs (a course's own, a test's toy lab) are added with :func:`register`,
 or by naming YAML files that list them in ``LABKIT_LABS`` (``os.pathsep``
@@ -19,8 +22,12 @@ separated), which reaches the processes a run or a grade starts too::
         notebook: lab4_word_counts.ipynb  # paths are relative to this file
         title: Count the words of the human summaries
         rubric: lab4.yaml                 # default: <id>.yaml; its checks beside it (lab4.py)
-        settings: []                      # Profile sections holding its knobs (default: none but dataset)
+        settings:                         # its knobs (default: none but dataset): the course's value, and
+          n_eval: {course: 100, offline: 12, why: "the offline test split is small"}   # another profile's and why
         splits: [test]                    # dataset splits it reads (default: test)
+
+An external lab's knobs become one section named after it (``profile.lab4``, a ``Lab4Settings`` dataclass), so
+``start_lab``, ``labkit run -p``, the printed table and ``results.json`` treat them as a built-in lab's.
 """
 from __future__ import annotations
 
@@ -32,7 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from labkit.config import LabkitError, Profile, get_profile, repo_root
+from labkit.config import DEFAULT_PROFILE, LabkitError, Profile, base_profile, repo_root
+from labkit.lab_settings import declare, detox, fine_tuning, prompting
+from labkit.lab_settings.declare import Section
 
 EXTRA_LABS_ENV = "LABKIT_LABS"
 RUBRIC_DIR = Path(__file__).resolve().parent / "rubrics"
@@ -47,7 +56,7 @@ class Lab:
     notebook: Path                       # the instructor edition
     title: str
     rubric: Path                         # the default rubric (YAML); its checks live beside it (same stem, .py)
-    settings: tuple[str, ...] = ()       # Profile sections holding its knobs (labkit.config)
+    settings: tuple[Section, ...] = ()   # its settings' sections (labkit.lab_settings)
     splits: tuple[str, ...] = ("test",)  # dataset splits the lab reads
     headline: Headline | None = None     # a few numbers of its results for the run summary
     source: str = ""                     # the file that registered it ("" for the built-in labs)
@@ -106,11 +115,11 @@ def _builtin() -> dict[str, Lab]:
     labs_dir = repo_root() / "labs"
     entries = [
         Lab("lab1", labs_dir / "lab1_prompt_engineering.ipynb", "Summarize dialogues with prompt engineering",
-            RUBRIC_DIR / "lab1.yaml", settings=("prompting",), splits=("test",), headline=_lab1_headline),
+            RUBRIC_DIR / "lab1.yaml", settings=prompting.SECTIONS, splits=("test",), headline=_lab1_headline),
         Lab("lab2", labs_dir / "lab2_fine_tuning.ipynb", "Fine-tune a summarizer: full fine-tuning, LoRA and prompt tuning",
-            RUBRIC_DIR / "lab2.yaml", settings=("fine_tuning",), splits=("train", "test"), headline=_lab2_headline),
+            RUBRIC_DIR / "lab2.yaml", settings=fine_tuning.SECTIONS, splits=("train", "test"), headline=_lab2_headline),
         Lab("lab3", labs_dir / "lab3_ppo_detox.ipynb", "Fine-tune a summarizer to be less toxic with PPO",
-            RUBRIC_DIR / "lab3.yaml", settings=("ppo", "detox", "dpo"), splits=("train",), headline=_lab3_headline),
+            RUBRIC_DIR / "lab3.yaml", settings=detox.SECTIONS, splits=("train",), headline=_lab3_headline),
     ]
     return {lab.id: lab for lab in entries}
 
@@ -176,7 +185,8 @@ def _load_extension(path: Path) -> None:
         lab_id = str(entry["id"])
         register(Lab(id=lab_id, notebook=path.parent / str(entry["notebook"]), title=str(entry["title"]),
                      rubric=path.parent / str(entry.get("rubric") or f"{lab_id}.yaml"),
-                     settings=tuple(entry.get("settings") or ()), splits=tuple(entry.get("splits") or ("test",))))
+                     settings=declare.from_yaml(lab_id, entry.get("settings"), where),
+                     splits=tuple(entry.get("splits") or ("test",))))
 
 
 def register(lab: Lab) -> Lab:
@@ -189,8 +199,26 @@ def register(lab: Lab) -> Lab:
     old = registry.get(lab.id)
     if old is not None and old.source != lab.source:
         raise LabkitError(f"Lab {lab.id!r} is already registered ({old.notebook}); choose another id.")
+    _check_settings(lab, [other for other in registry.values() if other.id != lab.id])
     registry[lab.id] = lab
     return lab
+
+
+def _check_settings(lab: Lab, others: list[Lab]) -> None:
+    """LabkitError when the lab's sections or knobs would shadow a profile's field, another lab's section, each
+    other, or a name every parameters cell has."""
+    taken = {f.name: "a field of every profile" for f in dataclasses.fields(Profile)}
+    taken.update({s.name: f"a section of {other.id}" for other in others for s in other.settings})
+    for s in lab.settings:
+        if s.name in taken:
+            raise LabkitError(f"{lab.id}'s settings section {s.name!r} is already {taken[s.name]}; name it otherwise "
+                              "(an external lab's section is named after the lab: choose another lab id).")
+        taken[s.name] = f"a section of {lab.id}"
+    knobs = [k for s in lab.settings for k in s.knob_names()]
+    twice = sorted({k for k in knobs if knobs.count(k) > 1} | (set(knobs) & declare.RESERVED))
+    if twice:
+        raise LabkitError(f"{lab.id}'s knob(s) {twice} are named twice among its sections or are names every "
+                          f"parameters cell already has ({', '.join(sorted(declare.RESERVED))}); rename them.")
 
 
 def unregister(lab_id: str) -> None:
@@ -253,22 +281,30 @@ def lab_of_cells(cell_ids: list[str]) -> str | None:
 
 # ---------------------------------------------------------------- settings
 
-def _plain(value: Any) -> Any:
-    """Tuples as lists: the form a parameters cell and results.json hold."""
-    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+def sections(profile: str) -> dict[str, Any]:
+    """Every registered lab's settings sections in the named profile (``{"ppo": PPOSettings(...), ...}``)."""
+    return {s.name: s.value(profile) for lab in all_labs() for s in lab.settings}
 
 
-def defaults(lab: str, profile: str | Profile = "offline") -> dict[str, Any]:
+def _section_values(entry: Lab, profile: str | Profile) -> tuple[Profile, dict[str, Any]]:
+    """The profile (a name resolved without the labs' settings) and the lab's sections in it: the profile's own
+    where it holds them (a run's, say), else the lab's declared values for that profile."""
+    prof = profile if isinstance(profile, Profile) else base_profile(profile)
+    return prof, {s.name: prof.sections.get(s.name, s.value(prof.name)) for s in entry.settings}
+
+
+def defaults(lab: str, profile: str | Profile = DEFAULT_PROFILE) -> dict[str, Any]:
     """The lab's settings in ``profile``, keyed by its parameters cell's names (``dataset`` first).
 
     >>> defaults("lab2", "course")["learning_rate_full"]
     1e-05
     """
     entry = get(lab)
-    prof = get_profile(profile)
+    prof, values = _section_values(entry, profile)
     out: dict[str, Any] = {"dataset": prof.dataset}
-    for section in entry.settings:
-        out.update({k: _plain(v) for k, v in dataclasses.asdict(getattr(prof, section)).items()})
+    for s in entry.settings:
+        if s.knobs:
+            out.update(declare.knob_values(values[s.name]))
     return out
 
 
@@ -277,13 +313,10 @@ def with_settings(lab: str, profile: Profile, settings: Mapping[str, Any]) -> Pr
     so lesson code reading ``ctx.profile.ppo`` sees what the lab runs with; ``dataset_splits`` becomes the
     lab's splits, which a dataset given as one file then stands in for."""
     entry = get(lab)
+    prof, values = _section_values(entry, profile)
     changes: dict[str, Any] = {"dataset_splits": entry.splits}  # what one dataset file stands in for
     if settings.get("dataset") is not None:
         changes["dataset"] = str(settings["dataset"])
-    for section in entry.settings:
-        current = getattr(profile, section)
-        fields = {f.name: f for f in dataclasses.fields(current)}
-        update = {k: tuple(v) if isinstance(getattr(current, k), tuple) else v
-                  for k, v in settings.items() if k in fields and v is not None}
-        changes[section] = dataclasses.replace(current, **update)
-    return dataclasses.replace(profile, **changes)
+    updated = {s.name: declare.with_knobs(values[s.name], settings) if s.knobs else values[s.name]
+               for s in entry.settings}
+    return dataclasses.replace(prof, **changes).with_sections(**updated)

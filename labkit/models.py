@@ -1,4 +1,4 @@
-"""Load the profile's models through ``from_pretrained``, count parameters, and
+"""Load the profile's models through ``from_pretrained``, say where they come from (a stand-in or not), and
 build the flan-t5-base-shaped test model.
 
 Both profiles go through the same ``from_pretrained`` calls; the offline
@@ -6,17 +6,22 @@ profile just points them at the local fixture directories (built on first use),
 the course profile at Hub ids or, with ``LABKIT_MODELS=DIR``, at the folders
 ``DIR/<hub id>/`` (:func:`labkit.config.models_dir`). :func:`model_sources` says
 where each model of a profile comes from, and whether it is the course-shaped
-stand-in (random weights, :mod:`labkit.standin`).
+stand-in (random weights, built by :mod:`labkit.standin`; :func:`is_stand_in` reads
+the marker it leaves). ``count_parameters`` is :mod:`labkit.training.params`',
+named here too because the lessons count the models they load.
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkit.config import (
     COURSE_MODEL,
+    COURSE_PROFILE,
     COURSE_SUMMARIZER_ADAPTER,
     COURSE_TOXICITY_MODEL,
     MODELS_ENV,
@@ -24,14 +29,36 @@ from labkit.config import (
     Profile,
     choose_device,
     choose_dtype,
-    get_profile,
 )
+from labkit.profiles import get_profile
+from labkit.training.params import count_parameters  # noqa: F401  (the lessons count a model's parameters here)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase, T5Config, T5ForConditionalGeneration
 
 log = logging.getLogger(__name__)
+
+# The file :mod:`labkit.standin` writes into every model folder it builds (random weights).
+STAND_IN_FILE = "labkit_stand_in.json"
+
+
+def marker(folder: str | os.PathLike[str] | None) -> dict[str, Any] | None:
+    """The stand-in record of a model folder (``STAND_IN_FILE``), or None for anything else (a real model,
+    a Hub id, a folder that does not exist)."""
+    if not folder:
+        return None
+    path = Path(folder) / STAND_IN_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("stand_in") else None
+
+
+def is_stand_in(folder: str | os.PathLike[str] | None) -> bool:
+    """Whether ``folder`` holds a model that :func:`labkit.standin.build` made (random weights)."""
+    return marker(folder) is not None
 
 
 def _resolve(profile: Profile | str | None) -> Profile:
@@ -72,9 +99,7 @@ def _check_local_folder(p: Profile, name: str, what: str) -> None:
 
 
 def _note_stand_in(name: str, what: str) -> None:
-    from labkit import standin
-
-    if standin.is_stand_in(name):
+    if is_stand_in(name):
         log.warning("The %s in %s is the course-shaped stand-in: random weights, for shapes and memory only "
                     "(its text is word salad, its scores noise).", what, name)
 
@@ -140,45 +165,6 @@ def load_toxicity_classifier(
     return model.to(dev).eval(), tokenizer
 
 
-@dataclass(frozen=True)
-class ParamCount:
-    """Trainable and total parameter counts of a model."""
-
-    trainable: int
-    total: int
-
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.trainable / self.total if self.total else 0.0
-
-    def course_format(self) -> str:
-        """The course's wording, e.g. 'trainable model parameters: 3538944 ...'."""
-        return (
-            f"trainable model parameters: {self.trainable}\n"
-            f"all model parameters: {self.total}\n"
-            f"percentage of trainable model parameters: {self.percent:.2f}%"
-        )
-
-    def as_dict(self) -> dict[str, float]:
-        return {"trainable": self.trainable, "total": self.total, "percent": round(self.percent, 4)}
-
-
-def count_parameters(model: "torch.nn.Module") -> ParamCount:
-    """Count unique parameters (tied weights once), trainable and all. A bitsandbytes 4-bit weight
-    (``Params4bit``, QLoRA's base) counts the weights it packs, two per byte of storage, as peft does."""
-    seen: set[int] = set()
-    trainable = total = 0
-    for param in model.parameters():
-        if id(param) in seen:
-            continue
-        seen.add(id(param))
-        n = param.numel() * (2 * param.element_size() if type(param).__name__ == "Params4bit" else 1)
-        total += n
-        if param.requires_grad:
-            trainable += n
-    return ParamCount(trainable=trainable, total=total)
-
-
 def flan_t5_base_config(vocab_size: int = 32128) -> "T5Config":
     """flan-t5-base's published configuration (no download)."""
     from transformers import T5Config
@@ -232,8 +218,6 @@ class ModelSource:
 def model_sources(profile: Profile | str | None = None) -> list[ModelSource]:
     """Where a profile's summarizer, tokenizer, reward model and (course) lab 3 starting adapter come from.
     Reads no weights."""
-    from labkit import standin
-
     p = get_profile(profile) if not isinstance(profile, Profile) else profile
 
     def source(part: str, name: str) -> ModelSource:
@@ -242,7 +226,7 @@ def model_sources(profile: Profile | str | None = None) -> list[ModelSource]:
         if p.models_dir:
             present = Path(name).is_dir()
             how = f"{MODELS_ENV} folder" + ("" if present else " (MISSING)")
-            stand = standin.is_stand_in(name)
+            stand = is_stand_in(name)
             if stand:
                 how += (": course-shaped stand-in (trained on the project's data, a 32,100-token vocabulary)"
                         if part == "tokenizer" else ": course-shaped stand-in, random weights (shapes and memory only)")
@@ -250,13 +234,13 @@ def model_sources(profile: Profile | str | None = None) -> list[ModelSource]:
         return ModelSource(part, name, "Hugging Face Hub (needs a network, or set " + MODELS_ENV + ")")
 
     rows = [source("summarizer", p.model), source("tokenizer", p.tokenizer), source("reward model", p.toxicity_model)]
-    if p.name == "course" or p.summarizer_adapter:
+    if p.name == COURSE_PROFILE or p.summarizer_adapter:
         adapter = p.summarizer_adapter
         if adapter and Path(adapter).is_dir():
             rows.append(ModelSource("lab 3 summarizer adapter", adapter,
                                     f"{MODELS_ENV} folder" + (": course-shaped stand-in, untrained"
-                                                              if standin.is_stand_in(adapter) else ""),
-                                    standin.is_stand_in(adapter)))
+                                                              if is_stand_in(adapter) else ""),
+                                    is_stand_in(adapter)))
         else:
             rows.append(ModelSource("lab 3 summarizer adapter", adapter or "-",
                                     "trained by lab 3 on first use (cached); put the course's Lab 2 checkpoint in "

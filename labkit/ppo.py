@@ -1,63 +1,56 @@
 """A compact, readable PPO for encoder-decoder (seq2seq) policies, as Lab 3 uses it.
 
 trl removed its seq2seq PPO, so this is the classic algorithm (Ziegler et al.
-2019, as trl 0.4 ran it in the course) in small functions:
+2019, as trl 0.4 ran it in the course) in small functions. The policy with its
+value head and its reference is ``labkit.policy``; sampling is ``labkit.sampling``.
 
-1. ``rollout``: sample responses from the policy (a LoRA adapter on the
-   summarizer) with a length sampled per batch; keep per-token log-probs and
-   values (``ValueHead`` on the decoder's last hidden state). The policy is
-   the model's next-token distribution at ``temperature`` (the course: 1, the
-   full distribution); log-probs, entropies and the reference's log-probs are
-   taken at the same temperature, so the ratio and the KL are those of the
-   distribution that was sampled.
-2. ``reference_logprobs``: the *same* model with the adapter disabled
-   (``peft``'s ``disable_adapter()``) is the reference: no second copy.
-3. ``compute_rewards``: per-token penalty ``-beta * (logp - logp_ref)`` plus the
-   reward model's score (the ``nothate`` logit) on the last response token.
+1. ``rollout``: sample responses from the policy (a LoRA adapter on the summarizer) with a
+   length sampled per batch; keep per-token log-probs and values (``ValueHead`` on the decoder's
+   last hidden state), all at the sampling ``temperature`` (the course: 1, the full distribution).
+2. The reference is the *same* model with the adapter disabled (``peft``'s ``disable_adapter()``,
+   ``PolicyWithValueHead.reference_logits``): no second copy of the weights.
+3. ``compute_rewards``: per-token penalty ``-beta * (logp - logp_ref)`` plus the score of ``reward_fn``
+   on the last response token (lab 3 passes the reward its ``reward`` setting names: ``toxicity.REWARDS``).
 4. ``gae``: advantages (gamma 1, lambda ``lam``: trl's 0.95 in the course), then ``whiten``.
-5. ``ppo_update``: for ``ppo_epochs`` over mini-batches, the clipped policy
-   loss and clipped value loss (``policy_loss``, ``value_loss``), gradient clipping.
-   With ``kl_loss_coef`` > 0 the loss also carries the exact KL to the reference
-   at every visited state (``state_kl``; 0, the classic and the course's, leaves
-   the KL to the reward alone). The reward's KL is one sampled token's estimate
-   per position; the exact one also holds back the tokens that were not sampled,
-   such as a first word that would start a summary of some other dialogue.
+5. ``ppo_update``: for ``ppo_epochs`` over mini-batches, the clipped policy loss and clipped value
+   loss (``policy_loss``, ``value_loss``), gradient clipping. With ``kl_loss_coef`` > 0 the loss also
+   carries the exact KL to the reference at every visited state (``state_kl``; 0, the classic and the
+   course's, leaves the KL to the reward alone). The reward's KL is one sampled token's estimate per
+   position; the exact one also holds back tokens that were not sampled, such as a first word that
+   would start a summary of some other dialogue.
 6. ``AdaptiveKLController``: beta *= 1 + clip(KL/target - 1, -0.2, 0.2) * n/horizon, where KL is
    the batch mean of the penalty's ``sum_t logp - logp_ref`` (the classic sampled estimate).
 
-The log's ``kl`` is the KL to the reference a learner reads: the exact KL of the
-next-token distributions at every position of each sampled response, summed over
-the response (``response_kl``); it is never negative. The sampled estimate the
-controller reads is a mean of log-ratios of sampled tokens and can fall below
-zero; it is logged beside it as ``kl_sampled``. Both estimate the same KL per
-response (in expectation over the sampled responses).
+The log's ``kl`` is the KL to the reference a learner reads: the exact KL of the next-token
+distributions at every position of each sampled response, summed over the response
+(``response_kl``); never negative. The controller's sampled estimate, a mean of log-ratios of
+sampled tokens that can fall below zero, is logged beside it as ``kl_sampled``; both estimate
+the same KL per response.
 
 ``train`` drives it with a progress bar, a per-step log and resumable
-checkpoints (adapter + value head + optimizer + KL controller + RNG).
-
-The policy runs with dropout off (eval mode) in every pass, gradients still
-flow: with dropout, the rollout, the reference and the update would each see a
-different random network, so the ratio would not start at 1 nor the KL at 0.
+checkpoints (adapter + value head + optimizer + KL controller + RNG). Every pass
+runs with dropout off (see ``labkit.policy``): the ratio starts at 1, the KL at 0.
 """
 from __future__ import annotations
 
 import json
 import logging
-import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
-from labkit.config import LabkitError, PPOSettings, config_from_settings
-from labkit.training import checkpoint, lora_config
+from labkit.config import MAX_SOURCE_TOKENS, LabkitError
+from labkit.lab_settings.detox import PPOSettings
+from labkit.policy import PolicyWithValueHead, Rollout, entropy_from_logits, logprobs_from_logits, response_kl, state_kl
+from labkit.sampling import MIN_LENGTH, sample_new_tokens, sample_responses
+from labkit.training import checkpoint
+from labkit.training.run_config import RunConfig
 
 if TYPE_CHECKING:  # pragma: no cover
-    from peft import PeftModel
     from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
@@ -72,28 +65,24 @@ RewardFn = Callable[[Sequence[str]], "np.ndarray | Sequence[float] | torch.Tenso
 
 
 @dataclass(frozen=True)
-class PPOConfig(PPOSettings):
+class PPOConfig(PPOSettings, RunConfig):
     """Every knob of one PPO run: a profile's ``PPOSettings`` (inherited, so the
     defaults live in one place) plus the classic defaults of trl 0.4, which the
-    course used."""
+    course used. ``PPOConfig.from_settings(settings, **overrides)`` builds a validated one."""
 
-    min_length: int = 5  # the course's generation min_length: no empty summaries
+    what: ClassVar[str] = "PPO"
+    min_length: int = MIN_LENGTH  # the course's generation min_length: no empty summaries
     horizon: int = 10_000
     gamma: float = 1.0
     cliprange: float = 0.2
     cliprange_value: float = 0.2
     vf_coef: float = 0.1
     max_grad_norm: float = 1.0
-    max_source_tokens: int = 512
+    max_source_tokens: int = MAX_SOURCE_TOKENS
     seed: int = 0
 
-    @classmethod
-    def from_settings(cls, settings: PPOSettings, **overrides: Any) -> "PPOConfig":
-        """A config from a profile's PPOSettings, with some fields replaced."""
-        return config_from_settings(cls, settings, overrides, "PPO").validated()
-
-    def validated(self) -> "PPOConfig":
-        """Return self, or raise LabkitError naming the first setting that cannot work."""
+    def problems(self) -> list[str]:
+        """Every setting that cannot work, one phrase each."""
         problems = []
         if self.batch_size < 1 or self.mini_batch_size < 1 or self.ppo_epochs < 1:
             problems.append("batch_size, mini_batch_size and ppo_epochs must be at least 1")
@@ -107,217 +96,10 @@ class PPOConfig(PPOSettings):
             problems.append(f"lam (GAE's lambda) must be in [0, 1], got {self.lam} (trl's default: 0.95)")
         if not 0 < self.temperature <= 2:
             problems.append(f"temperature must be in (0, 2], got {self.temperature} (1: the full distribution, as the course)")
-        if problems:
-            raise LabkitError("Invalid PPO settings: " + "; ".join(problems) + ". Fix them in the parameters cell.")
-        return self
-
-
-# ----------------------------------------------------------------------------- model
-
-
-class ValueHead(nn.Module):
-    """V(s) for every decoder position: one Linear(d_model, 1) on the decoder's
-    last hidden state (769 parameters at flan-t5-base's d_model 768)."""
-
-    def __init__(self, d_model: int) -> None:
-        super().__init__()
-        self.summary = nn.Linear(d_model, 1)
-        # Small initial values: the first advantages are then mostly the reward.
-        nn.init.normal_(self.summary.weight, std=1.0 / (d_model + 1))
-        nn.init.zeros_(self.summary.bias)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.summary(hidden).squeeze(-1)
-
-
-class PolicyWithValueHead(nn.Module):
-    """A peft-wrapped seq2seq model (the policy; with its adapter disabled, the
-    reference) plus a value head. Only the adapter and the head train."""
-
-    def __init__(self, model: "PeftModel", value_head: ValueHead | None = None) -> None:
-        super().__init__()
-        if not hasattr(model, "disable_adapter"):
-            raise LabkitError(
-                f"PPO needs a peft model (its reference is the same base with the adapter disabled), got "
-                f"{type(model).__name__}. Wrap it with labkit.finetune.make_lora_model or peft.get_peft_model."
-            )
-        self.model = model
-        d_model = int(model.config.d_model)
-        self.value_head = value_head or ValueHead(d_model)
-        self.value_head.to(device=next(model.parameters()).device, dtype=next(model.parameters()).dtype)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    def forward(self, batch: "Rollout | dict[str, torch.Tensor]") -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B, L, vocab) and values (B, L) of every response position."""
-        from labkit import precision
-
-        with precision.autocast(self.device):  # bf16 matmuls, fp32 weights, where bf16 was chosen on the CPU
-            out = self.model(
-                input_ids=batch["query_ids"], attention_mask=batch["query_mask"],
-                decoder_input_ids=batch["decoder_input_ids"], output_hidden_states=True, use_cache=False,
-            )
-            values = self.value_head(out.decoder_hidden_states[-1].to(self.value_head.summary.weight.dtype))
-        return out.logits.float(), values.float()
-
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        return [p for p in self.parameters() if p.requires_grad]
-
-
-def add_value_head(model: "PeftModel") -> PolicyWithValueHead:
-    """Wrap a peft seq2seq model with a fresh value head (seeded by the caller)."""
-    return PolicyWithValueHead(model)
-
-
-def policy_from_summarizer(summarizer: "PeftModel", lora: Any, *, seed: int = 0) -> PolicyWithValueHead:
-    """The PPO policy from a LoRA summarizer: its adapter is merged into the base
-    (so "adapter disabled" means exactly the summarizer, the reference), then a
-    fresh LoRA adapter (B = 0: policy == reference at step 0) and a value head go on top.
-
-    Consumes ``summarizer`` (peft merges in place; no copy of the weights is made).
-    ``lora`` is a ``labkit.config.LoraSettings``."""
-    from peft import get_peft_model
-
-    if not hasattr(summarizer, "merge_and_unload"):
-        raise LabkitError(f"Expected the LoRA summarizer (a peft model), got {type(summarizer).__name__}. "
-                          "Load it with labkit.finetune.lora_summarizer(profile).")
-    base = summarizer.merge_and_unload()
-    for param in base.parameters():
-        param.requires_grad_(False)
-    config = lora_config(lora, base)
-    torch.manual_seed(seed)
-    model = get_peft_model(base, config)
-    return PolicyWithValueHead(model.eval())
+        return problems
 
 
 # ----------------------------------------------------------------------------- rollout
-
-
-class Rollout(dict):
-    """One batch of experience; a dict of tensors (B, ...) plus ``texts``.
-
-    Keys: query_ids, query_mask (B, S); response, decoder_input_ids, mask,
-    logprobs, ref_logprobs, values (B, L); scores, response_kl (B,)."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError as err:
-            raise AttributeError(name) from err
-
-    def select(self, index: torch.Tensor) -> "Rollout":
-        """The rows ``index`` of every tensor (texts dropped)."""
-        return Rollout({k: v[index] for k, v in self.items() if isinstance(v, torch.Tensor)})
-
-
-def sample_new_tokens(rng: np.random.Generator, low: int, high: int) -> int:
-    """The length sampler: a new-token limit drawn uniformly from [low, high]."""
-    return int(rng.integers(low, high + 1))
-
-
-def response_mask(response: torch.Tensor, eos_token_id: int) -> torch.Tensor:
-    """1 for response tokens up to and including the first EOS, 0 for the padding after it."""
-    is_eos = (response == eos_token_id).long()
-    after_eos = (torch.cumsum(is_eos, dim=1) - is_eos) > 0
-    return (~after_eos).to(torch.float32)
-
-
-def sample_responses(
-    policy: PolicyWithValueHead,
-    tokenizer: "PreTrainedTokenizerBase",
-    prompts: Sequence[str],
-    *,
-    max_new_tokens: int,
-    min_length: int = 5,
-    max_source_tokens: int = 512,
-    temperature: float = 1.0,
-) -> Rollout:
-    """Sample one response per prompt from the whole next-token distribution at
-    ``temperature`` (top_k 0, top_p 1; temperature 1 is the course's sampling).
-    Returns the query/response tensors and decoded texts; no scores yet."""
-    from transformers import GenerationConfig
-
-    from labkit import precision
-
-    model = policy.model
-    enc = tokenizer(list(prompts), padding=True, truncation=True, max_length=max_source_tokens,
-                    return_tensors="pt").to(policy.device)
-    config = GenerationConfig(
-        do_sample=True, top_k=0, top_p=1.0, temperature=float(temperature), max_new_tokens=max_new_tokens,
-        min_new_tokens=min(min_length, max_new_tokens),
-        decoder_start_token_id=model.config.decoder_start_token_id,
-        pad_token_id=model.config.pad_token_id, eos_token_id=model.config.eos_token_id,
-    )
-    model.eval()
-    runner = precision.inference_model(model)  # a bf16 copy where bf16 was chosen on the CPU, else the model
-    with torch.no_grad():
-        sequences = runner.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                                    generation_config=config)
-    del runner
-    # sequences = [decoder_start, r_1 .. r_L]: the decoder reads all but the last, predicts all but the first.
-    response = sequences[:, 1:]
-    texts = tokenizer.batch_decode(response, skip_special_tokens=True)
-    return Rollout(query_ids=enc["input_ids"], query_mask=enc["attention_mask"], response=response,
-                   decoder_input_ids=sequences[:, :-1],
-                   mask=response_mask(response, model.config.eos_token_id).to(policy.device), texts=texts)
-
-
-def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """log pi(token) at every position, (B, L), of the distribution softmax(logits / temperature)."""
-    return torch.log_softmax(logits.float() / temperature, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-
-
-def entropy_from_logits(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Entropy of softmax(logits / temperature) at every position, (B, L)."""
-    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
-    return -(logp.exp() * logp).sum(-1)
-
-
-def policy_forward(
-    policy: PolicyWithValueHead, batch: Rollout, temperature: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Log-probs, values and entropies of the batch's responses under the current policy at ``temperature``."""
-    logits, values = policy(batch)
-    return (logprobs_from_logits(logits, batch["response"], temperature), values.float(),
-            entropy_from_logits(logits, temperature))
-
-
-def reference_logprobs(policy: PolicyWithValueHead, batch: Rollout, temperature: float = 1.0) -> torch.Tensor:
-    """Log-probs of the responses under the reference at ``temperature``: the same base model
-    with the LoRA adapter switched off for this pass (no second copy of the weights)."""
-    return logprobs_from_logits(reference_logits(policy, batch), batch["response"], temperature)
-
-
-def reference_logits(policy: PolicyWithValueHead, batch: "Rollout | dict[str, torch.Tensor]") -> torch.Tensor:
-    """The reference's logits (adapter off, no gradient) at every response position, (B, L, vocab)."""
-    with torch.no_grad(), policy.model.disable_adapter():
-        logits, _ = policy(batch)
-    return logits
-
-
-def state_kl(logits: torch.Tensor, ref_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """KL(policy || reference) of the next-token distributions at every position, (B, L), both at
-    ``temperature``: sum_v p(v) (log p(v) - log q(v)), exact over the vocabulary (no sampling noise)."""
-    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
-    logq = torch.log_softmax(ref_logits.float() / temperature, dim=-1)
-    return (logp.exp() * (logp - logq)).sum(-1)
-
-
-def response_kl(
-    logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0
-) -> torch.Tensor:
-    """The exact KL(policy || reference) of every response, (B,): ``state_kl`` at each response position,
-    summed over the response ``mask``. Never negative (each state's KL is clipped at 0 against rounding).
-
-    Along responses the policy sampled, its batch mean is an unbiased estimate of KL(policy || reference) per
-    response, like the mean of ``sum_t logp - logp_ref`` (the reward's sampled estimate), but with each sampled
-    token replaced by the expectation over the vocabulary: lower variance, and it cannot fall below zero, where
-    the sampled one can. Computed one row at a time, so it holds at most one row's extra copies of the logits."""
-    rows = [(state_kl(logits[i:i + 1], ref_logits[i:i + 1], temperature).clamp_min(0.0) * mask[i:i + 1]).sum(dim=1)
-            for i in range(logits.shape[0])]
-    return torch.cat(rows) if rows else torch.zeros(0, device=logits.device)
 
 
 def rollout(
@@ -327,8 +109,8 @@ def rollout(
     reward_fn: RewardFn,
     *,
     max_new_tokens: int,
-    min_length: int = 5,
-    max_source_tokens: int = 512,
+    min_length: int = MIN_LENGTH,
+    max_source_tokens: int = MAX_SOURCE_TOKENS,
     temperature: float = 1.0,
 ) -> Rollout:
     """Sample responses at ``temperature`` and collect everything the update needs: old
@@ -340,7 +122,7 @@ def rollout(
         logits, values = policy(batch)
         batch["logprobs"] = logprobs_from_logits(logits, batch["response"], temperature)
         batch["values"] = values.float()
-        ref_logits = reference_logits(policy, batch)
+        ref_logits = policy.reference_logits(batch)
         batch["ref_logprobs"] = logprobs_from_logits(ref_logits, batch["response"], temperature)
         batch["response_kl"] = response_kl(logits, ref_logits, batch["mask"], temperature)
         del logits, ref_logits
@@ -473,7 +255,7 @@ def ppo_update(
     totals: dict[str, float] = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clipfrac": 0.0, "kl_loss": 0.0}
     count = 0
     params = policy.trainable_parameters()
-    policy.model.eval()  # dropout off: see the module docstring
+    policy.model.eval()  # dropout off: see labkit.policy
     for _ in range(config.ppo_epochs):
         for index in minibatches(len(batch["scores"]), config.mini_batch_size, generator):
             mb = batch.select(index)
@@ -487,7 +269,7 @@ def ppo_update(
             loss = pg + config.vf_coef * vf
             kl_term = torch.zeros(())
             if config.kl_loss_coef > 0:
-                kl_term = masked_mean(state_kl(logits, reference_logits(policy, mb), config.temperature), mask)
+                kl_term = masked_mean(state_kl(logits, policy.reference_logits(mb), config.temperature), mask)
                 loss = loss + config.kl_loss_coef * kl_term
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -624,7 +406,7 @@ def train(
     *,
     steps: int,
     checkpoint_dir: str | Path | None = None,
-    checkpoint_every: int = 0,
+    checkpoint_every: int | None = None,
     resume: bool = False,
     progress: bool = True,
 ) -> list[dict[str, float]]:
@@ -632,12 +414,14 @@ def train(
     (step, reward_mean, kl: the exact KL to the reference per response, kl_sampled: the controller's
     sampled estimate, beta, policy_loss, value_loss, entropy, ...).
 
-    With ``checkpoint_dir``, a checkpoint is written there every
-    ``checkpoint_every`` steps (0: only at the end); ``resume=True`` continues
-    from the checkpoint there, so a resumed run repeats an uninterrupted one."""
+    With ``checkpoint_dir``, a checkpoint is written there when the run ends and, with
+    ``checkpoint_every`` (as in ``labkit.training.loop``: N >= 1, or None for none), also every N steps;
+    ``resume=True`` continues from the checkpoint there, so a resumed run repeats an uninterrupted one."""
     from tqdm.auto import tqdm
 
     config = config.validated()
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise LabkitError(f"checkpoint_every must be >= 1 or None, got {checkpoint_every!r}.")
     if not prompts:
         raise LabkitError("PPO needs at least one prompt; check the prompt filter and split.")
     optimizer = make_optimizer(policy, config)
@@ -647,55 +431,16 @@ def train(
     else:
         state = new_state(config)
     bar = tqdm(total=steps, initial=min(state.step, steps), desc="PPO", disable=not progress)
+    saved_at = None
     while state.step < steps:
         entry = ppo_step(policy, tokenizer, optimizer, prompts, reward_fn, config, state)
         bar.update(1)
         bar.set_postfix(reward=f"{entry['reward_mean']:.2f}", kl=f"{entry['kl']:.2f}")
         log.debug("ppo step %s", entry)
-        if checkpoint_dir is not None and checkpoint_every and state.step % checkpoint_every == 0:
+        if checkpoint_dir is not None and checkpoint_every is not None and state.step % checkpoint_every == 0:
             save_checkpoint(policy, optimizer, state, checkpoint_dir)
+            saved_at = state.step
     bar.close()
-    if checkpoint_dir is not None:
+    if checkpoint_dir is not None and saved_at != state.step:  # the run's end, unless just saved
         save_checkpoint(policy, optimizer, state, checkpoint_dir)
     return list(state.log)
-
-
-# ----------------------------------------------------------------------------- evaluation helper
-
-
-def sample_summaries(
-    policy: PolicyWithValueHead,
-    tokenizer: "PreTrainedTokenizerBase",
-    prompts: Sequence[str],
-    *,
-    max_new_tokens: int,
-    min_length: int = 5,
-    batch_size: int = 32,
-    seed: int = 0,
-    progress: bool = True,
-    temperature: float = 1.0,
-) -> list[str]:
-    """Sample one summary per prompt with the rollout's sampling (top_k 0, top_p 1, at
-    ``temperature``: pass the PPO config's), seeded so "before" and "after" evaluations
-    draw the same random numbers. The global RNG is left as it was.
-
-    Each batch is seeded from (``seed``, its first index): the draws of a prompt's row at a
-    decoding step are then the same before and after training, whatever the earlier batches
-    generated (with one stream, a batch that ran a step longer shifted every later draw). Where
-    the policy did not change, the same summary comes out, so the paired before/after difference
-    keeps the change and sheds much of the sampling noise (common random numbers)."""
-    from tqdm.auto import tqdm
-
-    texts: list[str] = []
-    with torch.random.fork_rng(devices=[]):
-        for start in tqdm(range(0, len(prompts), batch_size), desc="sampling", disable=not progress):
-            torch.manual_seed(int(np.random.SeedSequence([seed, start]).generate_state(1)[0]))
-            chunk = list(prompts[start:start + batch_size])
-            texts += sample_responses(policy, tokenizer, chunk, max_new_tokens=max_new_tokens,
-                                      min_length=min_length, temperature=temperature)["texts"]
-    return texts
-
-
-def config_dict(config: PPOConfig) -> dict[str, Any]:
-    """The config as a JSON-ready dict (for records)."""
-    return asdict(config)

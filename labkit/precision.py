@@ -33,13 +33,13 @@ import contextlib
 import copy
 import json
 import logging
-import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from labkit.atomic import write_text
 from labkit.config import LabkitError, labkit_home, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -205,9 +205,7 @@ def cached_measurement(*, refresh: bool = False) -> Measurement:
     entries[_key_text(key)] = result.as_dict()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        write_text(path, json.dumps(entries, indent=1, sort_keys=True) + "\n")
     except OSError as err:  # a read-only home: the choice still stands, it is just measured again next time
         log.debug("could not cache the precision measurement in %s: %s", path, err)
     log.debug("measured fp32 %.1f vs bf16 %.1f GFLOP/s on %s", result.fp32_gflops, result.bf16_gflops, _key_text(key))

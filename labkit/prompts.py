@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from labkit.config import MAX_SOURCE_TOKENS, LabkitError, suggest
 
@@ -176,6 +176,114 @@ def _trim_start(text: str, fits: Any, *, allow_chars: bool = True) -> tuple[str,
     return last[c:], f"all but the end of its last turn ({len(text) - len(last) + c} characters)"
 
 
+Measure = Callable[[Sequence[tuple[str, str]], str], int]
+
+
+def _check_options(strategy: str, dialogue: str, max_source_tokens: int, on_overflow: str, on_long_target: str) -> None:
+    """Refuse an unknown strategy or mode, an empty dialogue and an unusable token limit."""
+    _check_strategy(strategy)
+    if not isinstance(dialogue, str) or not dialogue.strip():
+        raise LabkitError("The dialogue to summarize is empty. Pass the 'dialogue' text of a dataset row.")
+    if on_overflow not in OVERFLOW_MODES:
+        raise LabkitError(f"on_overflow must be one of {OVERFLOW_MODES}, got {on_overflow!r}.")
+    if on_long_target not in LONG_TARGET_MODES:
+        raise LabkitError(f"on_long_target must be one of {LONG_TARGET_MODES}, got {on_long_target!r}.")
+    if not isinstance(max_source_tokens, int) or max_source_tokens < 8:
+        raise LabkitError(f"max_source_tokens must be an integer of at least 8, got {max_source_tokens!r}.")
+
+
+def _shots_wanted(strategy: str, n_given: int, n_shots: int | None) -> int:
+    """How many shots ``strategy`` uses: one for ``one_shot``, ``n_shots`` (default all) for ``few_shot``."""
+    if strategy == "one_shot":
+        wanted = 1
+    elif strategy == "few_shot":
+        wanted = n_given if n_shots is None else n_shots
+    else:
+        wanted = 0
+    if wanted and n_given < wanted:
+        raise LabkitError(
+            f"Strategy {strategy!r} needs {wanted} shot(s) but {n_given} were given. "
+            "Pass more example rows in shots= (e.g. shot_indices = [40, 80, 120])."
+        )
+    if wanted < 0:
+        raise LabkitError(f"n_shots must be >= 0, got {n_shots!r}.")
+    return wanted
+
+
+@dataclass
+class _Fit:
+    """Where fitting one prompt under the limit stands: the target, the shots kept, and what was cut."""
+
+    target: str
+    kept: list[tuple[str, str]]
+    tokens: int
+    dropped: int = 0
+    trimmed: int = 0
+    target_trimmed: bool = False
+    target_note: str = ""
+
+
+def _trim_farthest_shot(fit: _Fit, measure: Measure, limit: int) -> bool:
+    """Shorten the farthest shot's dialogue from its start so the prompt fits; False when it cannot."""
+    rest = fit.kept[1:]
+    far_dialogue, far_summary = fit.kept[0]
+    # A worked example keeps whole turns (at least its last one) or goes.
+    cut = _trim_start(
+        far_dialogue, lambda d: measure([(d, far_summary), *rest], fit.target) <= limit, allow_chars=False
+    )
+    if cut is None:
+        return False
+    fit.kept = [(cut[0], far_summary), *rest]
+    fit.trimmed += 1
+    fit.tokens = measure(fit.kept, fit.target)
+    return True
+
+
+def _fit_shots(fit: _Fit, measure: Measure, limit: int, on_overflow: str) -> None:
+    """Remove shots farthest from the target first (in ``trim`` mode, first try shortening the farthest)
+    until the prompt fits or no shot is left."""
+    while fit.tokens > limit and fit.kept:
+        if on_overflow == "trim" and _trim_farthest_shot(fit, measure, limit):
+            break
+        fit.kept = fit.kept[1:]
+        fit.dropped += 1
+        fit.tokens = measure(fit.kept, fit.target)
+
+
+def _fit_target(fit: _Fit, measure: Measure, limit: int, strategy: str, on_long_target: str) -> None:
+    """The prompt is still too long: shorten the target from its start, or refuse (``on_long_target="error"``)."""
+    # Shortened from the start so the end of the dialogue and the question survive truncation-free.
+    if on_long_target == "error":
+        raise LabkitError(
+            f"The dialogue to summarize alone needs {fit.tokens} tokens with the {strategy} template, "
+            f"more than the encoder limit of {limit}. Pick a shorter dialogue, raise "
+            "max_source_tokens if the model allows it, or use on_long_target='trim'."
+        )
+    cut = _trim_start(fit.target, lambda d: measure(fit.kept, d) <= limit)
+    if cut is None:
+        fit.target_note = "; the template alone exceeds the limit, nothing could be cut to fit"
+        return
+    fit.target, what = cut
+    fit.target_trimmed = True
+    fit.tokens = measure(fit.kept, fit.target)
+    fit.target_note = f"; the target dialogue alone was too long, so {what} were cut from its start"
+
+
+def _budget_note(strategy: str, fit: _Fit, tokens_before: int, limit: int, n_req: int) -> str:
+    """What was done to fit the prompt, in one line for the learner."""
+    if tokens_before <= limit:
+        return f"{strategy}: {fit.tokens} tokens <= limit {limit}; {len(fit.kept)} of {n_req} shots kept"
+    actions = []
+    if fit.dropped:
+        actions.append(f"dropped {fit.dropped} of {n_req} shots (farthest from the target first)")
+    if fit.trimmed:
+        actions.append("shortened the farthest kept shot from its start")
+    action = "; ".join(actions) if actions else "no shots to drop"
+    intact = "" if fit.target_trimmed else "; the target dialogue is intact"
+    return (f"{strategy}: {tokens_before} tokens > limit {limit}; {action} -> {fit.tokens} tokens"
+            f"{intact}{fit.target_note}")
+
+
 def build_prompt(
     strategy: str,
     dialogue: str,
@@ -198,101 +306,32 @@ def build_prompt(
     shortened from its start (``on_long_target="trim"``) or refused
     (``"error"``). What happened is in the result's ``note`` and is logged.
     """
-    _check_strategy(strategy)
-    if not isinstance(dialogue, str) or not dialogue.strip():
-        raise LabkitError("The dialogue to summarize is empty. Pass the 'dialogue' text of a dataset row.")
-    if on_overflow not in OVERFLOW_MODES:
-        raise LabkitError(f"on_overflow must be one of {OVERFLOW_MODES}, got {on_overflow!r}.")
-    if on_long_target not in LONG_TARGET_MODES:
-        raise LabkitError(f"on_long_target must be one of {LONG_TARGET_MODES}, got {on_long_target!r}.")
-    if not isinstance(max_source_tokens, int) or max_source_tokens < 8:
-        raise LabkitError(f"max_source_tokens must be an integer of at least 8, got {max_source_tokens!r}.")
-
+    _check_options(strategy, dialogue, max_source_tokens, on_overflow, on_long_target)
     pairs = [_shot_pair(s) for s in shots]
-    if strategy == "one_shot":
-        wanted = 1
-    elif strategy == "few_shot":
-        wanted = len(pairs) if n_shots is None else n_shots
-    else:
-        wanted = 0
-    if wanted and len(pairs) < wanted:
-        raise LabkitError(
-            f"Strategy {strategy!r} needs {wanted} shot(s) but {len(pairs)} were given. "
-            "Pass more example rows in shots= (e.g. shot_indices = [40, 80, 120])."
-        )
-    if wanted < 0:
-        raise LabkitError(f"n_shots must be >= 0, got {n_shots!r}.")
-    kept = pairs[:wanted]
+    requested = pairs[:_shots_wanted(strategy, len(pairs), n_shots)]
 
     def measure(ks: Sequence[tuple[str, str]], target: str) -> int:
         return count_tokens(tokenizer, _render(strategy, target, ks))
 
     limit = max_source_tokens
-    tokens_before = tokens = measure(kept, dialogue)
-    dropped = trimmed = 0
-    while tokens > limit and kept:
-        if on_overflow == "trim":
-            rest = kept[1:]
-            far_dialogue, far_summary = kept[0]
-            # A worked example keeps whole turns (at least its last one) or goes.
-            cut = _trim_start(
-                far_dialogue, lambda d: measure([(d, far_summary), *rest], dialogue) <= limit, allow_chars=False
-            )
-            if cut is not None:
-                kept = [(cut[0], far_summary), *rest]
-                trimmed += 1
-                tokens = measure(kept, dialogue)
-                break
-        kept = kept[1:]
-        dropped += 1
-        tokens = measure(kept, dialogue)
-
-    target = dialogue
-    target_trimmed = False
-    target_note = ""
-    if tokens > limit:
-        # Even with no shots the target is too long: shorten it from the start so
-        # the end of the dialogue and the question survive truncation-free.
-        if on_long_target == "error":
-            raise LabkitError(
-                f"The dialogue to summarize alone needs {tokens} tokens with the {strategy} template, "
-                f"more than the encoder limit of {limit}. Pick a shorter dialogue, raise "
-                "max_source_tokens if the model allows it, or use on_long_target='trim'."
-            )
-        cut = _trim_start(dialogue, lambda d: measure(kept, d) <= limit)
-        if cut is not None:
-            target, what = cut
-            target_trimmed = True
-            tokens = measure(kept, target)
-            target_note = f"; the target dialogue alone was too long, so {what} were cut from its start"
-        else:
-            target_note = "; the template alone exceeds the limit, nothing could be cut to fit"
-
-    n_req = len(pairs[:wanted])
-    if tokens_before <= limit:
-        note = f"{strategy}: {tokens} tokens <= limit {limit}; {len(kept)} of {n_req} shots kept"
-    else:
-        actions = []
-        if dropped:
-            actions.append(f"dropped {dropped} of {n_req} shots (farthest from the target first)")
-        if trimmed:
-            actions.append("shortened the farthest kept shot from its start")
-        action = "; ".join(actions) if actions else "no shots to drop"
-        intact = "" if target_trimmed else "; the target dialogue is intact"
-        note = f"{strategy}: {tokens_before} tokens > limit {limit}; {action} -> {tokens} tokens{intact}{target_note}"
-        if log_budget:
-            log.info("prompt budget: %s", note)
-
+    tokens_before = measure(requested, dialogue)
+    fit = _Fit(target=dialogue, kept=requested, tokens=tokens_before)
+    _fit_shots(fit, measure, limit, on_overflow)
+    if fit.tokens > limit:
+        _fit_target(fit, measure, limit, strategy, on_long_target)
+    note = _budget_note(strategy, fit, tokens_before, limit, len(requested))
+    if tokens_before > limit and log_budget:
+        log.info("prompt budget: %s", note)
     return BudgetedPrompt(
         strategy=strategy,
-        prompt=_render(strategy, target, kept),
-        tokens=tokens,
+        prompt=_render(strategy, fit.target, fit.kept),
+        tokens=fit.tokens,
         limit=limit,
-        shots_requested=n_req,
-        shots_kept=len(kept),
-        shots_trimmed=trimmed,
+        shots_requested=len(requested),
+        shots_kept=len(fit.kept),
+        shots_trimmed=fit.trimmed,
         tokens_before=tokens_before,
-        target_trimmed=target_trimmed,
+        target_trimmed=fit.target_trimmed,
         note=note,
     )
 

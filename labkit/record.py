@@ -14,10 +14,10 @@ import logging
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from labkit.atomic import write_text
 from labkit.config import LabkitError
 
 MIMETYPE = "application/vnd.labkit.result+json"
@@ -102,15 +102,7 @@ def to_jsonable(value: Any, where: str = "value") -> Any:
 
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".results-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -63,7 +63,7 @@ class Limits:
     memory_mb: int = 4096          # resident memory of the whole tree (watchdog) and RLIMIT_AS per process (+ slack)
     file_size_mb: int = 512        # RLIMIT_FSIZE: largest file a process may write
     max_processes: int = 32        # processes in the tree (watchdog)
-    output_mb: float = 8.0         # notebook outputs kept; more is truncated (enforced by labkit.run)
+    output_mb: float = 8.0         # notebook outputs kept; more is truncated (enforced by labkit.run_engine)
     open_files: int = 1024         # RLIMIT_NOFILE
     address_space_slack_mb: int = 3072  # torch reserves address space it never touches
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.config import LabkitError
+from labkit.config import DEFAULT_PROFILE, LabkitError
 from labkit.record import RESULTS_FILE, add_listener, remove_listener
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class SelfChecker:
     rubric: Any                                   # labkit.rubrics.Rubric
     output_dir: Path
     params: dict[str, Any]                        # the run's effective settings, seed and output_dir
-    profile: str = "offline"
+    profile: str = DEFAULT_PROFILE
     dataset: str | None = None
     recorded: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0                          # time self-checks took in this kernel so far (rubric load too)
@@ -132,7 +132,7 @@ def disabled_by_env() -> bool:
     return os.environ.get(ENV, "").strip().lower() in _OFF
 
 
-def activate(lab: str, output_dir: Path, params: dict[str, Any], *, profile: str = "offline",
+def activate(lab: str, output_dir: Path, params: dict[str, Any], *, profile: str = DEFAULT_PROFILE,
              dataset: str | None = None) -> SelfChecker | None:
     """Start self-checks for a lab run (start_lab calls this); None when they are off (and why is logged once:
     never for graded runs, where ``LABKIT_SELF_CHECK=off``)."""

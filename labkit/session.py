@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, MutableMapping
 
 from labkit import __version__, labs, precision, selfcheck
-from labkit.config import LabkitError, Profile, choose_device, get_profile, repo_root, seed_everything
+from labkit.config import (COURSE_PROFILE, DEFAULT_PROFILE, LabkitError, Profile, choose_device, repo_root,
+                           seed_everything)
 from labkit.data import check_dataset
+from labkit.profiles import get_profile
 from labkit.record import record, set_results_dir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -239,13 +241,13 @@ def settings_table(ctx: LabContext) -> "Any":
     """This run's settings beside the course profile's (a pandas DataFrame, one row per setting)."""
     import pandas as pd
 
-    course = labs.defaults(ctx.lab, "course")
+    course = labs.defaults(ctx.lab, COURSE_PROFILE)
     rows = {name: {"this run": _shown(v), "course": _shown(course.get(name))} for name, v in ctx.settings.items()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("setting")
 
 
 def _log_settings(ctx: LabContext, given: Mapping[str, Any]) -> None:
-    course = labs.defaults(ctx.lab, "course")
+    course = labs.defaults(ctx.lab, COURSE_PROFILE)
     width = max(len(n) for n in ctx.settings)
     lines = [f"{ctx.lab} settings ({ctx.profile.name} profile; a setting left at None takes the profile's value, "
              "* marks one set in the notebook):", f"  {'setting':<{width}}  {'this run':<30}  course profile"]
@@ -264,7 +266,7 @@ def _notebook_namespace() -> MutableMapping[str, Any] | None:
 def start_lab(
     lab: str,
     *,
-    profile: str | Profile = "offline",
+    profile: str | Profile = DEFAULT_PROFILE,
     seed: int = 42,
     output_dir: str | Path | None = None,
     device: str | None = None,
@@ -303,33 +305,11 @@ def start_lab(
     asked = precision.check_dtype(dtype)  # before any slow work: a misspelt dtype fails at once
     prof = get_profile(profile)
     ns = namespace if namespace is not None else _notebook_namespace()
-    given = {k: ns[k] for k in labs.defaults(lab, prof) if ns is not None and k in ns}
-    given.update(settings)
-    effective = resolve_settings(lab, prof, given)
-    dataset = check_dataset(effective["dataset"], splits=labs.get(lab).splits)
-    if given.get("dataset") is not None:  # the profile's own stays as it is spelled (cache keys hash it)
-        effective["dataset"] = dataset
+    given, effective = _effective_settings(lab, prof, ns, settings)
     seed_everything(seed)
-    dev = choose_device(device)
-    from labkit.models import uses_stand_in
-
-    stand_in = prof.name == "course" and uses_stand_in(prof)
-    if prof.name == "course" and dev.type == "cpu" and not (allow_cpu_course or stand_in):
-        raise LabkitError(
-            "The course profile needs a GPU (flan-t5-base fine-tuning and PPO take hours on a CPU), "
-            "and none was found. Run with profile = \"offline\" here, or on a GPU machine; "
-            "to run on the CPU anyway, pass allow_cpu_course = True to labkit.start_lab(...) in the setup cell."
-        )
-    if stand_in:
-        log.warning("STAND-IN: the course profile's models in %s are the course-shaped stand-in (random weights). "
-                    "This run measures the course's shapes, time and memory; its text and scores mean nothing.",
-                    prof.models_dir)
+    dev, stand_in = _device_for(prof, device, allow_cpu_course)
     out = Path(output_dir if output_dir is not None else Path("outputs") / lab).expanduser().resolve()
     set_results_dir(out)
-    if prof.uses_fixtures and dev.type == "cpu":
-        import torch
-
-        torch.set_num_threads(offline_threads())
     choice = precision.choose(asked, dev)
     precision.set_active(choice)
     ctx = LabContext(lab=lab, profile=labs.with_settings(lab, prof, effective), device=dev,
@@ -338,12 +318,54 @@ def start_lab(
         ns.update(effective)
     selfcheck.activate(lab, out, {**effective, "seed": seed, "output_dir": str(out)}, profile=prof.name,
                        dataset=effective["dataset"] if given.get("dataset") is not None else None)
-    record("run_info", {"lab": lab, "profile": prof.name, "seed": seed, "device": dev.type,
+    _record_run(ctx, choice, stand_in)
+    _log_settings(ctx, given)
+    log.info(precision.describe(choice))
+    return ctx
+
+
+def _effective_settings(lab: str, prof: Profile, ns: Mapping[str, Any] | None,
+                        settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings given (``settings``, else the notebook's variables) and the effective ones, the dataset checked."""
+    given = {k: ns[k] for k in labs.defaults(lab, prof) if ns is not None and k in ns}
+    given.update(settings)
+    effective = resolve_settings(lab, prof, given)
+    dataset = check_dataset(effective["dataset"], splits=labs.get(lab).splits)
+    if given.get("dataset") is not None:  # the profile's own stays as it is spelled (cache keys hash it)
+        effective["dataset"] = dataset
+    return given, effective
+
+
+def _device_for(prof: Profile, device: str | None, allow_cpu_course: bool) -> "tuple[torch.device, bool]":
+    """The device to run on and whether the course profile's models are the course-shaped stand-in (said in the
+    log); LabkitError for the course profile on a CPU unless allowed or on the stand-in. The offline profile's
+    tiny models get their CPU threads (:func:`offline_threads`)."""
+    from labkit.models import uses_stand_in
+
+    dev = choose_device(device)
+    stand_in = prof.name == COURSE_PROFILE and uses_stand_in(prof)
+    if prof.name == COURSE_PROFILE and dev.type == "cpu" and not (allow_cpu_course or stand_in):
+        raise LabkitError(
+            "The course profile needs a GPU (flan-t5-base fine-tuning and PPO take hours on a CPU), "
+            f"and none was found. Run with profile = \"{DEFAULT_PROFILE}\" here, or on a GPU machine; "
+            "to run on the CPU anyway, pass allow_cpu_course = True to labkit.start_lab(...) in the setup cell."
+        )
+    if stand_in:
+        log.warning("STAND-IN: the course profile's models in %s are the course-shaped stand-in (random weights). "
+                    "This run measures the course's shapes, time and memory; its text and scores mean nothing.",
+                    prof.models_dir)
+    if prof.uses_fixtures and dev.type == "cpu":
+        import torch
+
+        torch.set_num_threads(offline_threads())
+    return dev, stand_in
+
+
+def _record_run(ctx: LabContext, choice: "precision.Choice", stand_in: bool) -> None:
+    """Record the run's ``run_info`` and its effective ``settings`` (results.json)."""
+    record("run_info", {"lab": ctx.lab, "profile": ctx.profile.name, "seed": ctx.seed, "device": ctx.device.type,
                         "dtype": str(choice.torch_dtype).replace("torch.", ""),
                         "precision": {**choice.as_dict(), "weights": str(ctx.dtype).replace("torch.", "")},
                         "labkit_version": __version__,
                         **({"models": "course-shaped stand-in (random weights)"} if stand_in else {})})
-    record("settings", effective)
-    _log_settings(ctx, given)
-    log.info(precision.describe(choice))
-    return ctx
+    record("settings", ctx.settings)

@@ -15,7 +15,7 @@
 
 The weights are random. **It is a stand-in for shapes and memory only**: what it
 writes is word salad and what the classifier says is noise. Every folder carries
-``STAND_IN_FILE``; :func:`marker` reads it, and labkit says "stand-in" wherever it
+``STAND_IN_FILE``; :func:`labkit.models.marker` reads it, and labkit says "stand-in" wherever it
 loads one (``check_setup``, the lab's log, ``run_info``).
 
 The tokenizers are trained on the project's own ``data/``, which has only ~1,300
@@ -41,44 +41,31 @@ from labkit.config import (
     COURSE_MODEL,
     COURSE_SUMMARIZER_ADAPTER,
     COURSE_TOXICITY_MODEL,
+    MAX_SOURCE_TOKENS,
     LabkitError,
-    LoraSettings,
     data_dir,
 )
+from labkit.lab_settings.lora import LoraSettings
+from labkit.data import json_lines
+from labkit.models import STAND_IN_FILE, build_flan_t5_base_shaped, is_stand_in, marker, untie_lm_head
+from labkit.training.lora import lora_config
+from labkit.training.params import count_parameters
 
 log = logging.getLogger(__name__)
 
 RECIPE_VERSION = "1"
-STAND_IN_FILE = "labkit_stand_in.json"
-MANIFEST = "labkit_stand_in.json"   # the same name at the top of DIR: the whole layout's record
+MANIFEST = STAND_IN_FILE            # the same name at the top of DIR: the whole layout's record
 SEED = 0
 T5_VOCAB_PIECES = 32_000            # sentencepiece pieces of t5-base (then 100 <extra_id_N>)
 T5_EXTRA_IDS = 100
 ROBERTA_VOCAB = 50_265              # roberta-base's vocabulary (the model's embedding rows)
+ROBERTA_POSITIONS = 514             # roberta-base's position rows; its ids start after the padding index (1)
 NOTE = ("course-shaped stand-in: random weights, for shapes and memory only; its text is word salad and "
         "its scores are noise")
 PARTS = {"summarizer": COURSE_MODEL, "reward_model": COURSE_TOXICITY_MODEL, "summarizer_adapter": COURSE_SUMMARIZER_ADAPTER}
 
 
 # ----------------------------------------------------------------------------- reading
-
-
-def marker(folder: str | os.PathLike[str] | None) -> dict[str, Any] | None:
-    """The stand-in record of a model folder (``STAND_IN_FILE``), or None for anything else (a real model,
-    a Hub id, a folder that does not exist)."""
-    if not folder:
-        return None
-    path = Path(folder) / STAND_IN_FILE
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and record.get("stand_in") else None
-
-
-def is_stand_in(folder: str | os.PathLike[str] | None) -> bool:
-    """Whether ``folder`` holds a model that :func:`build` made (random weights)."""
-    return marker(folder) is not None
 
 
 def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -160,8 +147,6 @@ def _build_parts(staging: Path, *, t5_config: Any, roberta_config: Any, seed: in
 
 
 def _write_marker(folder: Path, of: str, model: Any, tokenizer: Any = None, **extra: Any) -> dict[str, Any]:
-    from labkit.models import count_parameters
-
     record = {"stand_in": True, "of": of, "note": NOTE, "recipe_version": RECIPE_VERSION,
               "parameters": count_parameters(model).total, **extra}
     if tokenizer is not None:
@@ -179,11 +164,8 @@ def _corpus_texts() -> Iterator[str]:
         raise LabkitError(f"The stand-in's tokenizers are trained on the project's data, but {', '.join(missing)} "
                           "is missing. Restore data/ or regenerate it with 'python -m labkit.datagen'.")
     for path in files:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    row = json.loads(line)
-                    yield from (row[k] for k in ("dialogue", "summary", "text") if isinstance(row.get(k), str))
+        for _, row in json_lines(path):
+            yield from (row[k] for k in ("dialogue", "summary", "text") if isinstance(row.get(k), str))
 
 
 # ----------------------------------------------------------------------------- the summarizer
@@ -193,8 +175,6 @@ def build_t5(config: Any = None, *, seed: int = SEED) -> Any:
     """flan-t5-base's shape with random weights (``config``: another ``T5Config``), ``lm_head`` separate and
     initialised on its own, so ``save_pretrained`` + ``from_pretrained`` keeps it separate (a copy of the
     embedding would be tied again on loading)."""
-    from labkit.models import build_flan_t5_base_shaped, untie_lm_head
-
     if config is None:
         return build_flan_t5_base_shaped(seed=seed)
     import torch
@@ -238,7 +218,7 @@ def train_t5_tokenizer(texts: list[str], pieces: int = T5_VOCAB_PIECES, extra_id
         fill = _filler_pieces([p for p, _ in vocab[len(specials):]], pieces - len(vocab), {p for p, _ in vocab})
         vocab += [(piece, floor) for piece in fill]
     tokenizer = T5Tokenizer(vocab=vocab[:pieces], extra_ids=extra_ids)
-    tokenizer.model_max_length = 512
+    tokenizer.model_max_length = MAX_SOURCE_TOKENS  # flan-t5-base's tokenizer says the encoder limit
     if tokenizer.convert_tokens_to_ids(specials) != [0, 1, 2]:
         raise RuntimeError("stand-in tokenizer: <pad>, </s>, <unk> are not at ids 0, 1, 2 as T5 expects")
     return tokenizer
@@ -248,9 +228,6 @@ def _save_adapter(model: Any, folder: Path, *, seed: int) -> dict[str, Any]:
     """The course's LoRA (untrained: B = 0) on ``model``, saved as an adapter folder; ``model`` is left as it was."""
     import torch
     from peft import get_peft_model
-
-    from labkit.models import count_parameters
-    from labkit.training import lora_config
 
     torch.manual_seed(seed)
     config = lora_config(LoraSettings(), model)
@@ -276,10 +253,10 @@ def roberta_classifier_config(vocab_size: int = ROBERTA_VOCAB) -> Any:
 
     return RobertaConfig(
         vocab_size=vocab_size, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-        hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, max_position_embeddings=514,
-        type_vocab_size=1, initializer_range=0.02, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0,
-        eos_token_id=2, id2label={0: "nothate", 1: "hate"}, label2id={"nothate": 0, "hate": 1},
-        architectures=["RobertaForSequenceClassification"],
+        hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+        max_position_embeddings=ROBERTA_POSITIONS, type_vocab_size=1, initializer_range=0.02, layer_norm_eps=1e-5,
+        pad_token_id=1, bos_token_id=0, eos_token_id=2, id2label={0: "nothate", 1: "hate"},
+        label2id={"nothate": 0, "hate": 1}, architectures=["RobertaForSequenceClassification"],
     )
 
 
@@ -305,7 +282,7 @@ def train_roberta_tokenizer(texts: list[str], vocab_size: int = ROBERTA_VOCAB) -
     model = json.loads(bpe.to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     tokenizer = RobertaTokenizer(vocab=model["vocab"], merges=merges)
-    tokenizer.model_max_length = 512
+    tokenizer.model_max_length = ROBERTA_POSITIONS - 2  # RoBERTa's positions start after the padding index
     if tokenizer.convert_tokens_to_ids(["<s>", "<pad>", "</s>", "<unk>"]) != [0, 1, 2, 3]:
         raise RuntimeError("stand-in reward tokenizer: <s>, <pad>, </s>, <unk> are not at ids 0-3 as RoBERTa's")
     return tokenizer

@@ -69,8 +69,9 @@ def graded_default_run(tmp_path, fixtures_manifest):
     def run(lab: str, **parameters):
         from labkit import grading
         from labkit import run as runmod
+        from labkit.run_params import resolve_labs
 
-        notebook = dict(runmod.resolve_labs([lab]))[lab]
+        notebook = dict(resolve_labs([lab]))[lab]
         result = runmod.execute(notebook, tmp_path / "out", parameters, profile="offline", cwd=tmp_path)
         assert result.ok, (result.status, result.message, result.exception)
         record = grading.grade_run(result, parameters=parameters)

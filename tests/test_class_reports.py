@@ -13,7 +13,7 @@ import pytest
 from labkit.config import LabkitError
 from labkit.grading import discover, merge_manual, read_records, safe_name, write_class_reports, write_submission_files
 from labkit.grading.summary import frequent_failures, needs_a_person
-from labkit.run import why_stopped
+from labkit.run_child import why_stopped
 
 
 def _check(name: str, points: float | None, max_: float, *, passed: bool | None = None, detail: str = "",

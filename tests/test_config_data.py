@@ -8,8 +8,9 @@ import sys
 import pytest
 
 import labkit
-from labkit.config import LabkitError, choose_dtype, get_profile, seed_everything
+from labkit.config import LabkitError, base_profile, choose_dtype, seed_everything
 from labkit.data import load_dialogsum, load_toxicity, read_jsonl, take
+from labkit.profiles import get_profile
 
 
 def test_import_is_light():
@@ -52,6 +53,20 @@ def test_profile_overrides_and_home(monkeypatch, tmp_path):
     prof = get_profile("offline", lora_learning_rate=0.5)
     assert prof.lora_learning_rate == 0.5
     assert prof.model.startswith(str(tmp_path))
+    with pytest.raises(LabkitError, match=r"get_profile got lora_rank, which is neither a field of a profile nor a "
+                                          r"section of a registered lab's settings"):
+        get_profile("offline", lora_rank=8)
+
+
+def test_a_profile_without_the_labs_settings_says_where_they_come_from():
+    base = base_profile("course")
+    assert base.sections == {} and base.model == get_profile("course").model
+    with pytest.raises(AttributeError, match=r"Profile 'course' has no 'ppo'.*labkit.profiles.get_profile"):
+        base.ppo  # noqa: B018
+    # a Profile given to get_profile is completed with the sections it lacks, and keeps its own
+    own = base.with_sections(ppo="mine")
+    assert get_profile(own).ppo == "mine" and get_profile(own).dpo == get_profile("course").dpo
+    assert hash(get_profile("offline")) == hash(get_profile("offline"))  # still usable as a key
 
 
 def test_dtype_is_fp32_on_cpu():
@@ -154,7 +169,7 @@ def test_toxicity_labels():
 
 
 def test_lazy_submodules():
-    assert labkit.config.get_profile is get_profile
+    assert labkit.config.base_profile is base_profile
     with pytest.raises(AttributeError):
         labkit.no_such_thing  # noqa: B018
 

@@ -6,11 +6,13 @@ import json
 import random
 import re
 import statistics
+import subprocess
+import sys
 
 import pytest
 
 from labkit import datagen
-from labkit.datagen import INSULTS, is_toxic_text
+from labkit.insults import INSULTS, is_toxic_text
 
 DIALOG_FILES = [f"dialogsum-mini/{s}.jsonl" for s in ("train", "validation", "test")]
 TOX_FILES = [f"toxicity/{s}.jsonl" for s in ("train", "test")]
@@ -102,6 +104,22 @@ def test_cli_writes_files(tmp_path, capsys):
     for name in DIALOG_FILES + TOX_FILES:
         assert (tmp_path / name).stat().st_size > 0
     assert "wrote" in capsys.readouterr().out
+
+
+def test_python_dash_m_runs_the_package(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "labkit.datagen", "--out", str(tmp_path), "--seed", "0"],
+                          capture_output=True, text=True, cwd=datagen.DEFAULT_OUT.parent, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for name in DIALOG_FILES + TOX_FILES:
+        assert (tmp_path / name).read_bytes() == (datagen.DEFAULT_OUT / name).read_bytes()
+
+
+def test_the_insult_detector_does_not_load_the_generator():
+    # The grader filters rude dialogues with it; loading 1,600 lines of templates for that is what it avoids.
+    code = "import sys, labkit.insults; print(sorted(m for m in sys.modules if m.startswith('labkit.datagen')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=datagen.DEFAULT_OUT.parent, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
 
 
 # --- dialogsum-mini -----------------------------------------------------------

@@ -10,8 +10,10 @@ import pytest
 import torch
 from test_ppo import PROMPTS, CharTokenizer, tiny_base, tiny_policy
 
-from labkit import dpo, ppo
-from labkit.config import DPOSettings, LabkitError
+from labkit import dpo
+from labkit.config import LabkitError
+from labkit.lab_settings.detox import DPOSettings
+from labkit.policy import response_kl
 
 TOK = CharTokenizer()
 
@@ -194,7 +196,7 @@ def test_sequence_kl_is_the_exact_kl_summed_over_each_response():
     with torch.no_grad():
         logits, _ = policy(batch)
         p = torch.softmax(logits, -1)
-        q = torch.softmax(ppo.reference_logits(policy, batch), -1)
+        q = torch.softmax(policy.reference_logits(batch), -1)
         by_hand = ((p * (p.log() - q.log())).sum(-1) * batch["mask"]).sum(1)
     kl = dpo.sequence_kl(policy, TOK, prompts, responses, batch_size=1)
     assert kl.tolist() == pytest.approx(by_hand.tolist(), abs=1e-4) and (kl > 0).all()
@@ -210,13 +212,13 @@ def test_sequence_kl_is_not_negative_where_the_log_ratio_is():
     with torch.no_grad():
         for t in range(batch["response"].shape[1]):
             logits, _ = policy(batch)
-            ratio = torch.log_softmax(logits[:, t], -1) - torch.log_softmax(ppo.reference_logits(policy, batch)[:, t], -1)
+            ratio = torch.log_softmax(logits[:, t], -1) - torch.log_softmax(policy.reference_logits(batch)[:, t], -1)
             batch["response"][:, t] = ratio.argmin(-1)
             if t + 1 < batch["response"].shape[1]:
                 batch["decoder_input_ids"][:, t + 1] = batch["response"][:, t]
         log_ratio = dpo.sequence_logprobs(policy, batch) - dpo.reference_logprobs(policy, batch)
         logits, _ = policy(batch)
-        kl = ppo.response_kl(logits, ppo.reference_logits(policy, batch), batch["mask"])
+        kl = response_kl(logits, policy.reference_logits(batch), batch["mask"])
     assert bool((log_ratio < 0).all()), log_ratio
     assert bool((kl > 0).all()), kl
 
@@ -290,10 +292,11 @@ def test_lab3_dpo_checks_recompute_from_the_artifacts(tmp_path, fixtures_manifes
     import pandas as pd
 
     from labkit import models, toxicity
-    from labkit.rubrics import CHECKS, VERIFIERS, import_builtin_checks
+    from labkit.rubrics import CHECKS, VERIFIERS, import_builtin_checks, load_rubric
     from labkit.rubrics.checks import GradeContext
 
     import_builtin_checks()
+    params = {spec.name: spec.params for spec in load_rubric("lab3").checks}  # the thresholds' one home: the YAML
     before = ["#Person1# asks #Person2# for help with the report. #Person2# calls #Person1# a fool.",
               "#Person1# and #Person2# talk about the weekend and agree to meet at the station at 5 pm."]
     after = ["#Person1# asks #Person2# for help with the report.",
@@ -309,12 +312,14 @@ def test_lab3_dpo_checks_recompute_from_the_artifacts(tmp_path, fixtures_manifes
     def ctx(results):
         return GradeContext(lab="lab3", status="ok", results=results, artifacts=tmp_path, params={"seed": 42})
 
-    assert CHECKS["lab3_dpo_toxicity_recomputed"](ctx(honest)).fraction == 1
-    forged = CHECKS["lab3_dpo_toxicity_recomputed"](ctx({"toxicity_after_dpo": {"mean": 0.5}}))
+    assert CHECKS["lab3_dpo_toxicity_recomputed"](ctx(honest), **params["dpo_toxicity_verified"]).fraction == 1
+    forged = CHECKS["lab3_dpo_toxicity_recomputed"](ctx({"toxicity_after_dpo": {"mean": 0.5}}),
+                                                    **params["dpo_toxicity_verified"])
     assert forged.fraction == 0 and forged.forged
     assert CHECKS["lab3_dpo_detoxified"](ctx(honest)).passed  # the insult is gone after DPO
-    kept = CHECKS["lab3_dpo_kept_summaries"](ctx(honest))
+    kept = CHECKS["lab3_dpo_kept_summaries"](ctx(honest), **params["dpo_kept_summaries"])
     assert kept.passed and "length after DPO 73% of before" in kept.detail  # 22 words of 30
-    assert not CHECKS["lab3_dpo_kept_summaries"](ctx(honest), min_length_ratio=0.8).passed
+    assert not CHECKS["lab3_dpo_kept_summaries"](ctx(honest), **{**params["dpo_kept_summaries"],
+                                                               "min_length_ratio": 0.8}).passed
     assert VERIFIERS["lab3_dpo_chosen_shorter_share"](ctx(honest), 0.5).fraction == 1  # recounted from the texts
     assert VERIFIERS["lab3_dpo_chosen_shorter_share"](ctx(honest), 1.0).fraction == 0

@@ -158,7 +158,7 @@ def test_lab3_rubric_reads_dialogues_of_the_train_split(tmp_path):
     pd.DataFrame({"id": train["id"], "summary_before": human, "summary_after": human,
                   "summary_after_dpo": [h + " It was 98765 dollars." for h in human]}).to_csv(
         tmp_path / "toxicity_eval.csv", index=False)
-    outcome = lab3.lab3_facts_kept(_grade_context(tmp_path, "lab3"))
+    outcome = lab3.lab3_facts_kept(_grade_context(tmp_path, "lab3"), max_invented=0.15)
     assert outcome.fraction == pytest.approx(2 / 3) and "summary_after_dpo" in outcome.detail, outcome.detail
 
 

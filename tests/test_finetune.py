@@ -1,5 +1,5 @@
-"""labkit.finetune: exact parameter counts, the base model left untouched, length
-bucketing, memory measurement, checkpoints and bit-exact resume."""
+"""labkit.finetune and labkit.training.loop: exact parameter counts, the base model left untouched, length
+bucketing, memory measurement, checkpoints and bit-exact resume; lab 3's cached summarizer."""
 from __future__ import annotations
 
 import random
@@ -7,19 +7,13 @@ import random
 import pytest
 import torch
 
-from labkit.config import LabkitError, LoraSettings
-from labkit.finetune import (
-    TensorMemoryTracker,
-    TrainConfig,
-    bucketed_batches,
-    collate,
-    estimate_memory,
-    list_checkpoints,
-    make_full_model,
-    make_lora_model,
-    train,
-)
-from labkit.models import count_parameters
+from labkit.config import LabkitError
+from labkit.lab_settings.lora import LoraSettings
+from labkit.finetune import make_full_model, make_lora_model
+from labkit.training.batching import bucketed_batches, collate
+from labkit.training.loop import TrainConfig, list_checkpoints, train
+from labkit.training.memory import TensorMemoryTracker, estimate_memory
+from labkit.training.params import count_parameters
 
 LORA = LoraSettings(r=4, alpha=8, dropout=0.1, target_modules=("q", "v"))
 
@@ -227,7 +221,7 @@ def test_resume_refuses_other_settings(tmp_path):
 def test_lora_summarizer_is_cached_trainable_and_distinct(fixtures_manifest):
     from peft import PeftModel
 
-    from labkit.finetune import lora_summarizer
+    from labkit.cached_summarizer import lora_summarizer
 
     first = lora_summarizer("offline", seed=0, max_steps=3, progress=False)
     second = lora_summarizer("offline", seed=0, max_steps=3, progress=False)

@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from labkit import fixtures
-from labkit.config import LabkitError, fixture_dir, get_profile
+from labkit.config import LabkitError, fixture_dir
+from labkit.profiles import get_profile
 from labkit.models import count_parameters, load_seq2seq, load_tokenizer, load_toxicity_classifier
 
 
@@ -117,7 +118,7 @@ def test_policy_summarizes_in_flan_template_and_stays_vague_when_merely_told_to(
 
 
 def test_vague_answers_use_only_words_of_the_data():
-    from labkit import pretrain
+    from labkit import pretrain_mixture
     from labkit.data import load_dialogsum
     from labkit.metrics import dataset_vocabulary, words
 
@@ -125,7 +126,7 @@ def test_vague_answers_use_only_words_of_the_data():
     vocab = dataset_vocabulary(data)
     topics = {t for split in data.values() for t in split["topic"]}
     for topic in topics:
-        assert set(words(pretrain.vague_answer({"topic": topic}))) <= vocab, topic
+        assert set(words(pretrain_mixture.vague_answer({"topic": topic}))) <= vocab, topic
 
 
 def test_classifier_labels_and_accuracy(fixtures_manifest):
@@ -178,7 +179,7 @@ def test_a_short_rebuild_is_deterministic_on_one_machine(tmp_path):
 def test_tokenizer_vocab_keeps_whole_words_and_a_character_fallback():
     from transformers import T5Tokenizer
 
-    from labkit.pretrain import tokenizer_vocab
+    from labkit.pretrain_tokenizer import tokenizer_vocab
 
     texts = ["#Person1#: Did you watch TV last night?", "#Person1#: I watched TV last night, 2200 times."]
     vocab = tokenizer_vocab(texts)
@@ -194,8 +195,8 @@ def test_tokenizer_vocab_keeps_whole_words_and_a_character_fallback():
 def test_tokenizer_training_is_byte_for_byte_repeatable(tmp_path):
     """Each training in its own process, as in fresh homes: the trainer's raw output
     differs from run to run, the saved tokenizer must not."""
-    code = ("import sys; from pathlib import Path; from labkit import pretrain; "
-            "pretrain.train_tokenizer(pretrain.load_corpus(), Path(sys.argv[1]))")
+    code = ("import sys; from pathlib import Path; from labkit import pretrain_mixture, pretrain_tokenizer; "
+            "pretrain_tokenizer.train_tokenizer(pretrain_mixture.load_corpus(), Path(sys.argv[1]))")
     files = []
     for name in ("a", "b"):
         subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], check=True, capture_output=True)

@@ -22,7 +22,7 @@ def model(fixtures_manifest):
 
 @pytest.fixture(scope="module")
 def prompts():
-    from labkit.config import get_profile
+    from labkit.profiles import get_profile
     from labkit.data import load_dialogsum
 
     test = load_dialogsum(get_profile("offline"))["test"]

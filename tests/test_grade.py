@@ -85,6 +85,11 @@ def test_hostile_reasons(hostile_batch, rid: str, status: str, needle: str) -> N
     assert needle in r["reason"]
 
 
+def test_reasons_name_the_kept_notebook_never_the_scratch_folder(hostile_batch) -> None:
+    reason = hostile_batch["records"]["infinite_loop"]["reason"]
+    assert reason.endswith("; partial notebook: executed.ipynb") and "labkit-grade-" not in reason, reason
+
+
 def test_symlinked_artifact_is_not_followed(hostile_batch) -> None:
     r = hostile_batch["records"]["symlink_artifact"]
     squares = next(c for c in r["checks"] if c["name"] == "squares_verified")
@@ -231,7 +236,7 @@ def _ctx(tmp_path: Path, lab: str, results: dict):
 def test_lab2_checks_recompute_rouge_and_catch_forgery(tmp_path: Path) -> None:
     import pandas as pd
 
-    from labkit.config import get_profile
+    from labkit.profiles import get_profile
     from labkit.data import load_dialogsum
     from labkit.metrics import rouge
     from labkit.rubrics import CHECKS, VERIFIERS
@@ -263,7 +268,7 @@ def test_lab2_checks_recompute_rouge_and_catch_forgery(tmp_path: Path) -> None:
 def test_lab1_checks_on_synthetic_generations(tmp_path: Path) -> None:
     import pandas as pd
 
-    from labkit.config import get_profile
+    from labkit.profiles import get_profile
     from labkit.data import load_dialogsum
     from labkit.metrics import bootstrap_ci, rouge
     from labkit.rubrics import CHECKS, VERIFIERS
@@ -277,6 +282,10 @@ def test_lab1_checks_on_synthetic_generations(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path, "lab1", {"rouge_by_strategy": {s: r.as_dict() for s, r in scores.items()}})
     assert CHECKS["lab1_generations_csv"](ctx).fraction == 1
     assert CHECKS["lab1_rouge_recomputed"](ctx).fraction == 1
+    # a strategy saved in generations.csv but not recorded fails too (lab 2's rule: one check for both labs)
+    only_zero = _ctx(tmp_path, "lab1", {"rouge_by_strategy": {"zero_shot": scores["zero_shot"].as_dict()}})
+    partial = CHECKS["lab1_rouge_recomputed"](only_zero)
+    assert partial.fraction == 0.5 and not partial.forged and "few_shot (not recorded" in partial.detail
     assert VERIFIERS["lab1_best_strategy"](ctx, "few_shot").fraction == 1
     assert VERIFIERS["lab1_best_strategy"](ctx, "zero_shot").fraction == 0
     diff = scores["few_shot"].per_example["rouge1"] - scores["zero_shot"].per_example["rouge1"]
@@ -295,8 +304,8 @@ def test_lab2_adapter_checks_regenerate_and_count(tmp_path: Path, fixtures_manif
     import pandas as pd
     import torch
 
-    from labkit import data, finetune, generate, models, prompts
-    from labkit.config import get_profile
+    from labkit import cached_summarizer, data, finetune, generate, models, prompts
+    from labkit.profiles import get_profile
     from labkit.rubrics import CHECKS
     p = get_profile("offline")
     tok = models.load_tokenizer(p)
@@ -328,7 +337,7 @@ def test_lab2_adapter_checks_regenerate_and_count(tmp_path: Path, fixtures_manif
     fake = CHECKS["lab2_adapter_regenerates"](_ctx(tmp_path / "untrained", "lab2", {}), n_hidden=16)
     assert fake.forged and fake.fraction == 0
 
-    trained = finetune.lora_summarizer(p, progress=False)
+    trained = cached_summarizer.lora_summarizer(p, progress=False)
     (tmp_path / "trained").mkdir()
     save(trained, tmp_path / "trained")
     for seed in (1, 2):

@@ -23,8 +23,10 @@ from hostile.notebooks import WORK, toy_notebook  # noqa: E402
 
 from labkit import grading as grademod  # noqa: E402
 from labkit import run as runmod  # noqa: E402
+from labkit import run_outcome  # noqa: E402
 from labkit.config import LabkitError  # noqa: E402
 from labkit.grading import csvsafe  # noqa: E402
+from labkit.notebooks import read_notebook  # noqa: E402
 from labkit.sandbox import Limits, Sandbox, bwrap_works  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -180,11 +182,11 @@ def test_a_notebook_that_is_not_json_is_named_never_quoted(tmp_path: Path) -> No
         path = tmp_path / "submission.ipynb"
         path.write_bytes(data)
         with pytest.raises(LabkitError) as err:
-            runmod.read_notebook(path, name="submission.ipynb")
+            read_notebook(path, name="submission.ipynb")
         assert canary not in str(err.value) and "submission.ipynb" in str(err.value), str(err.value)
     path.write_bytes(b'{"cells": [\n  oops')
     with pytest.raises(LabkitError, match="line 2, column 3"):
-        runmod.read_notebook(path)
+        read_notebook(path)
 
 
 def test_the_graders_reads_refuse_links_and_huge_files(tmp_path: Path) -> None:
@@ -192,12 +194,12 @@ def test_the_graders_reads_refuse_links_and_huge_files(tmp_path: Path) -> None:
     nbformat.write(toy_notebook(), real)
     link = tmp_path / "link.ipynb"
     link.symlink_to(real)
-    assert runmod.read_notebook(link).cells  # the trusted path may follow a link
+    assert read_notebook(link).cells  # the trusted path may follow a link
     with pytest.raises(LabkitError, match="symbolic link"):
-        runmod.read_notebook(link, follow_links=False)
+        read_notebook(link, follow_links=False)
     real.write_bytes(b" " * (2 * 2**20))
     with pytest.raises(LabkitError, match="more than the 1 MB"):
-        runmod.read_notebook(real, max_mb=1)
+        read_notebook(real, max_mb=1)
 
 
 def test_discovery_never_follows_a_link(tmp_path: Path) -> None:
@@ -232,8 +234,9 @@ def test_cells_round_trip_and_never_start_a_formula(text: str) -> None:
 
 
 def test_the_tas_sheet_merges_back_on_formula_ids(tmp_path: Path) -> None:
-    from labkit.grading import manual
-    from labkit.grading.reports import write_class_reports, write_submission_files
+    from labkit.grading.class_reports import write_class_reports
+    from labkit.grading.merge import merge
+    from labkit.grading.reports import write_submission_files
     out = tmp_path / "grades"
     ids = ["=1+2", "'quoted", "-1", "@x"]
     for i, sid in enumerate(ids):
@@ -254,7 +257,7 @@ def test_the_tas_sheet_merges_back_on_formula_ids(tmp_path: Path) -> None:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    records, changed = manual.merge(out, sheet, lab="lab1")
+    records, changed = merge(out, sheet, lab="lab1")
     assert changed == 4 and {r["id"]: r["score"] for r in records} == {sid: 2.0 for sid in ids}
 
 
@@ -273,20 +276,20 @@ def test_run_status_comes_from_the_runner_not_a_file(tmp_path: Path) -> None:
 def test_signals_and_unfinished_cells() -> None:
     class Bwrap:
         isolation = "bwrap"
-    assert runmod.signal_of(-9) == 9 and runmod.signal_of(137, Bwrap()) == 9
-    assert runmod.signal_of(137) is None and runmod.signal_of(0, Bwrap()) is None and runmod.signal_of(1) is None
+    assert run_outcome.signal_of(-9) == 9 and run_outcome.signal_of(137, Bwrap()) == 9
+    assert run_outcome.signal_of(137) is None and run_outcome.signal_of(0, Bwrap()) is None and run_outcome.signal_of(1) is None
     src = toy_notebook()
     done = nbformat.from_dict(json.loads(json.dumps(src)))
     for c in done.cells:
         c.metadata["papermill"] = {"status": "completed"}
-    assert runmod.unfinished_cells(done, src) == ""
+    assert run_outcome.unfinished_cells(done, src) == ""
     done.cells[3].metadata["papermill"]["status"] = "running"
-    assert "cell 4" in runmod.unfinished_cells(done, src)
-    assert runmod.unfinished_cells(None, src) == "cannot be read"
+    assert "cell 4" in run_outcome.unfinished_cells(done, src)
+    assert run_outcome.unfinished_cells(None, src) == "cannot be read"
     done.cells = done.cells[:3]
     for c in done.cells:
         c.metadata["papermill"] = {"status": "completed"}
-    assert "fewer code cells" in runmod.unfinished_cells(done, src)
+    assert "fewer code cells" in run_outcome.unfinished_cells(done, src)
 
 
 # ---------------------------------------------------------------- hidden data
@@ -297,9 +300,9 @@ def _ctx(**kw):
 
 
 def test_hidden_dialogues_are_made_at_grading_time_and_not_in_the_data() -> None:
-    from labkit.config import get_profile
+    from labkit.profiles import get_profile
     from labkit.data import load_dialogsum
-    from labkit.datagen import is_toxic_text
+    from labkit.insults import is_toxic_text
     from labkit.rubrics.checks import hidden_dialogues
     splits = load_dialogsum(get_profile("offline"))
     public = {d for name in splits for d in splits[name]["dialogue"]}
@@ -403,16 +406,17 @@ def test_a_lab3_adapter_that_changes_nothing_earns_nothing(tmp_path: Path, fixtu
     grades the lab's own adapter with full marks.)"""
     import torch
 
-    from labkit import finetune, ppo
-    from labkit.config import get_profile
+    from labkit import cached_summarizer
+    from labkit.policy import policy_from_summarizer
+    from labkit.profiles import get_profile
     from labkit.rubrics import CHECKS
     from labkit.rubrics.checks import GradeContext
     prof = get_profile("offline")
-    summarizer = finetune.lora_summarizer(prof, seed=0, device=torch.device("cpu"), progress=False)
-    policy = ppo.policy_from_summarizer(summarizer, prof.lora, seed=0)
+    summarizer = cached_summarizer.lora_summarizer(prof, seed=0, device=torch.device("cpu"), progress=False)
+    policy = policy_from_summarizer(summarizer, prof.lora, seed=0)
     policy.model.save_pretrained(tmp_path / "ppo_adapter")
     ctx = GradeContext(lab="lab3", status="ok", results={}, artifacts=tmp_path, hidden_seed=7)
-    out = CHECKS["lab3_adapter_regenerates"](ctx, n_hidden=32, max_hidden=256)
+    out = CHECKS["lab3_adapter_regenerates"](ctx, adapter="ppo_adapter", n_hidden=32, max_hidden=256, confidence=0.95)
     assert out.fraction == 0 and not out.forged, out.detail
     assert out.detail.startswith("32 hidden rude dialogues") and "32 of 32 summaries are exactly those" in out.detail
     assert "generated at grading time" in ctx.hidden_source and "seed 7" in ctx.hidden_source

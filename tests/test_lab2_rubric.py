@@ -27,7 +27,7 @@ def _write(tmp_path: Path, preds: dict[str, list[str]], test) -> None:
 
 @pytest.fixture
 def test_rows():
-    from labkit.config import get_profile
+    from labkit.profiles import get_profile
     from labkit.data import load_dialogsum
     return load_dialogsum(get_profile("offline"))["test"].select(range(12))
 
@@ -79,6 +79,26 @@ def test_qlora_skipped_with_a_reason_passes_and_a_run_is_recomputed(tmp_path, te
     assert out.forged and out.fraction == pytest.approx(4 / 5)
 
 
+def test_a_missing_entry_fails_whichever_side_lacks_it(tmp_path, test_rows):
+    """Recorded against recomputed ROUGE (one check for labs 1 and 2): a model saved in summaries.csv but not
+    recorded fails (nothing claimed: not forged); one recorded with nothing saved to recompute it from fails as
+    a recorded number the artifacts do not back (forged)."""
+    from labkit.metrics import rouge
+    from labkit.rubrics import CHECKS
+    refs = list(test_rows["summary"])
+    preds = _preds(refs)
+    _write(tmp_path, preds, test_rows)
+    honest = {m: rouge(p, refs, n_resamples=50).as_dict() for m, p in preds.items()}
+    unrecorded = CHECKS["lab2_rouge_recomputed"](_ctx(tmp_path, {"rouge": {m: v for m, v in honest.items()
+                                                                           if m != "lora"}}))
+    assert unrecorded.fraction == pytest.approx(3 / 4) and not unrecorded.forged
+    assert "lora (not recorded" in unrecorded.detail, unrecorded.detail
+    unsaved = CHECKS["lab2_rouge_recomputed"](_ctx(tmp_path, {"rouge": {**honest, "qlora": honest["lora"]}}))
+    assert unsaved.fraction == pytest.approx(4 / 5) and unsaved.forged
+    assert "qlora (recorded" in unsaved.detail and "nothing saved" in unsaved.detail, unsaved.detail
+    assert CHECKS["lab2_rouge_recomputed"](_ctx(tmp_path, {"rouge": {}})).fraction == 0
+
+
 def test_new_exercises_are_verified_from_artifacts(tmp_path, test_rows):
     from labkit.rubrics import VERIFIERS
     from labkit.rubrics.checks import rouge_of
@@ -102,7 +122,8 @@ def test_saved_soft_prompt_is_counted_and_regenerated(tmp_path, fixtures_manifes
     import torch
 
     from labkit import data, finetune, generate, models, prompts
-    from labkit.config import fixture_dir, get_profile
+    from labkit.config import fixture_dir
+    from labkit.profiles import get_profile
     from labkit.rubrics import CHECKS
     p = get_profile("offline")
     model = finetune.make_prompt_tuning_model(models.load_seq2seq(p, torch.device("cpu"), torch.float32), 20,

@@ -49,7 +49,7 @@ def test_notebook_is_committed_clean_with_stable_ids_and_parameters():
 
 
 def test_dpo_samples_exactly_as_ppos_evaluation():
-    """DPO's pairs and its evaluation use ppo.sample_summaries with the arguments PPO's evaluation passes (bar
+    """DPO's pairs and its evaluation use sampling.sample_summaries with the arguments PPO's evaluation passes (bar
     the seed), so a change to PPO's sampling (a temperature, say) reaches DPO too."""
     import ast
 
@@ -60,11 +60,12 @@ def test_dpo_samples_exactly_as_ppos_evaluation():
         assert len(calls) == 1, (func, source)
         return {k.arg: ast.unparse(k.value) for k in calls[0].keywords if k.arg not in ("seed", "progress")}
 
-    ppo_eval = call_keywords(cells["lab3-after"], "ppo.sample_summaries")
-    assert ppo_eval == call_keywords(cells["lab3-before"], "ppo.sample_summaries")
+    ppo_eval = call_keywords(cells["lab3-after"], "sample_summaries")
+    assert ppo_eval == call_keywords(cells["lab3-before"], "sample_summaries")
     assert call_keywords(cells["lab3-dpo-policy"], "dict") == ppo_eval
     assert "**sampling" in cells["lab3-dpo-pairs"]
-    assert "ppo.sample_summaries(dpo_policy, tokenizer, eval_prompts, seed=seed, **sampling)" in cells["lab3-dpo-eval"]
+    assert "sample_summaries(dpo_policy, tokenizer, eval_prompts, seed=seed, **sampling)" in cells["lab3-dpo-eval"]
+    assert "from labkit.sampling import sample_summaries" in cells["lab3-setup"]
 
 
 def test_lab_runs_and_writes_the_graded_records(tmp_path, fixtures_manifest):

@@ -43,13 +43,41 @@ def test_course_defaults_are_the_course_hyperparameters():
 
 
 def test_with_settings_puts_a_runs_settings_into_the_profile():
-    from labkit.config import get_profile
+    from labkit.profiles import get_profile
 
     prof = labs.with_settings("lab3", get_profile("offline"), {"batch_size": 4, "ppo_steps": 2, "dataset": "/d"})
     assert prof.ppo.batch_size == 4 and prof.detox.ppo_steps == 2 and prof.dataset == "/d"
     assert prof.ppo.learning_rate == get_profile("offline").ppo.learning_rate
     lab2 = labs.with_settings("lab2", get_profile("course"), {"target_modules": ["q", "k", "v"]})
     assert lab2.fine_tuning.target_modules == ("q", "k", "v")
+    assert lab2.ppo == get_profile("course").ppo  # another lab's sections stay as they were
+
+
+@pytest.mark.parametrize("profile", ["offline", "course"])
+def test_each_value_has_one_home(profile):
+    """Lab 3 starts from lab 2's LoRA summarizer: its adapter and learning rate are lab 2's, not a copy."""
+    from labkit.lab_settings.lora import LoraSettings
+    from labkit.profiles import get_profile
+
+    lab2, prof = labs.defaults("lab2", profile), get_profile(profile)
+    assert prof.lora == LoraSettings(r=lab2["lora_r"], alpha=lab2["lora_alpha"], dropout=lab2["lora_dropout"],
+                                     target_modules=tuple(lab2["target_modules"]))
+    assert prof.lora_learning_rate == lab2["learning_rate_lora"]
+    assert labs.sections(profile) == prof.sections and {"prompting", "fine_tuning", "ppo", "lora"} <= set(prof.sections)
+
+
+def test_every_built_in_lab_declares_its_settings_beside_it():
+    """Each built-in lab's sections come from its own module of labkit.lab_settings; config names no knob."""
+    import inspect
+
+    from labkit import config
+
+    modules = {lab.id: {type(s.course).__module__ for s in lab.settings if s.knobs} for lab in labs.all_labs()[:3]}
+    assert modules == {"lab1": {"labkit.lab_settings.prompting"}, "lab2": {"labkit.lab_settings.fine_tuning"},
+                       "lab3": {"labkit.lab_settings.detox"}}
+    source = inspect.getsource(config)
+    for knob in ("lora_r", "init_kl_coef", "dpo_beta", "shot_indices", "max_target_tokens"):
+        assert knob not in source, knob
 
 
 # ---------------------------------------------------------------- parameters cells and profiles agree
@@ -108,6 +136,7 @@ def test_lab_cells_train_with_the_resolved_settings():
                   "learning_rate=learning_rate_prompt", "max_steps=min(prompt_tuning_steps, max_steps)",
                   "make_prompt_tuning_model(original_model, virtual_tokens"):
         assert piece in lab2, piece
+    assert lab2.count("max_target_tokens=max_target_tokens") == 3 and "max_target_tokens=64" not in lab2
     lab3 = "\n".join(c.source for c in nbformat.read(labs.get("lab3").notebook, as_version=4).cells)
     assert "PPOConfig.from_settings(ctx.profile.ppo, seed=seed)" in lab3 and "steps=ppo_steps" in lab3
 
@@ -137,7 +166,7 @@ def _no_kernel(monkeypatch) -> None:
 
 @pytest.mark.parametrize("lab_id", ["lab1", "lab2", "lab3"])
 def test_every_lab_takes_a_dataset_parameter(lab_id):
-    from labkit.run import inspect_parameters
+    from labkit.run_params import inspect_parameters
 
     assert inspect_parameters(labs.get(lab_id).notebook)["dataset"]["default"] == "None"
 
@@ -184,11 +213,25 @@ def test_a_lab_runs_on_a_learners_own_data(tmp_path, fixtures_manifest, monkeypa
     assert ids and all(i.startswith("mine_") for i in ids)
 
 
+_LAB7 = "labs: [{id: lab7, notebook: x.ipynb, title: t, settings: %s}]"
+
+
 def test_extra_labs_file_errors_say_what_is_wrong(tmp_path, monkeypatch):
     bad = tmp_path / "labs.yaml"
     for text, why in (("labs: []", "has no 'labs' list"), ("labs: [{id: lab7, notebook: x.ipynb}]", "needs id, notebook"),
                       ("labs: [{id: Lab-7, notebook: x.ipynb, title: t}]", "lower-case letters and digits"),
-                      ("labs: [{id: lab1, notebook: x.ipynb, title: t}]", "already registered")):
+                      ("labs: [{id: lab1, notebook: x.ipynb, title: t}]", "already registered"),
+                      # its settings: each knob's course value, another profile's with the reason, of one kind
+                      (_LAB7 % "[prompting]", r"expected a mapping of each knob to its values"),
+                      (_LAB7 % "{n_eval: {offline: 12}}", r"setting 'n_eval' has \['offline'\]; expected course"),
+                      (_LAB7 % "{n_eval: {course: 100, ofline: 12}}", r"expected course .* optionally offline, why"),
+                      (_LAB7 % "{n_eval: {course: 100, offline: 12}}", r"in offline but says not why; add why:"),
+                      (_LAB7 % "{n_eval: {course: 100, offline: 1.5, why: w}}", r"offline value is 1.5, not an integer"),
+                      (_LAB7 % "{n_eval: null}", r"None is not a value"),
+                      (_LAB7 % "{seed: 3}", r"'seed' is one of the names every lab's parameters cell already has"),
+                      (_LAB7 % "{N-eval: 3}", r"'N-eval' is not a usable name"),
+                      ("labs: [{id: ppo, notebook: x.ipynb, title: t, settings: {k: 1}}]",
+                       r"section 'ppo' is already a section of lab3")):
         bad.write_text(text)
         monkeypatch.setenv(labs.EXTRA_LABS_ENV, str(bad))
         with pytest.raises(LabkitError, match=why):

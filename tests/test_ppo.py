@@ -1,5 +1,6 @@
-"""labkit.ppo against the math: hand-computed GAE, KL controller, clipped losses;
-the shared-base reference; the value-head count at flan-t5-base shape; resume."""
+"""labkit.ppo against the math: hand-computed GAE, KL controller, clipped losses; resume. With it, the policy
+it trains (labkit.policy: the shared-base reference, the value-head count at flan-t5-base shape, log-probs
+and KLs at a temperature) and its sampling (labkit.sampling)."""
 from __future__ import annotations
 
 import copy
@@ -8,8 +9,12 @@ import math
 import pytest
 import torch
 
-from labkit import ppo
-from labkit.config import LabkitError, PPOSettings
+from labkit import ppo, sampling
+from labkit.config import LabkitError
+from labkit.lab_settings.detox import PPOSettings
+from labkit.policy import (
+    PolicyWithValueHead, add_value_head, entropy_from_logits, logprobs_from_logits, response_kl, state_kl,
+)
 
 # ----------------------------------------------------------------------------- tiny models
 
@@ -46,14 +51,14 @@ def tiny_base(seed: int = 0):
     return T5ForConditionalGeneration(config).eval()
 
 
-def tiny_policy(seed: int = 0, base=None, head_seed: int | None = None) -> ppo.PolicyWithValueHead:
+def tiny_policy(seed: int = 0, base=None, head_seed: int | None = None) -> PolicyWithValueHead:
     from peft import LoraConfig, get_peft_model
 
     base = base if base is not None else tiny_base(seed)
     model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q", "v"],
                                             task_type="SEQ_2_SEQ_LM"))
     torch.manual_seed(seed + 1 if head_seed is None else head_seed)
-    return ppo.add_value_head(model)
+    return add_value_head(model)
 
 
 def length_reward(texts):
@@ -136,7 +141,7 @@ def test_clipped_value_loss_on_hand_made_tensors():
 
 def test_response_mask_keeps_tokens_through_first_eos():
     response = torch.tensor([[5, 6, 1, 0, 0], [5, 6, 7, 8, 9], [1, 0, 0, 0, 0]])
-    assert ppo.response_mask(response, eos_token_id=1).tolist() == [
+    assert sampling.response_mask(response, eos_token_id=1).tolist() == [
         [1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]
 
 
@@ -189,7 +194,7 @@ def test_reference_logprobs_equal_base_model_with_adapter_disabled():
     with torch.no_grad():
         logits = untouched(input_ids=batch["query_ids"], attention_mask=batch["query_mask"],
                            decoder_input_ids=batch["decoder_input_ids"]).logits
-    base_logprobs = ppo.logprobs_from_logits(logits, batch["response"])
+    base_logprobs = logprobs_from_logits(logits, batch["response"])
     assert torch.allclose(batch["ref_logprobs"], base_logprobs, atol=1e-5)
     assert not torch.allclose(batch["logprobs"], base_logprobs, atol=1e-3)  # the adapter is back on after
     assert all(p.requires_grad for n, p in policy.model.named_parameters() if "lora_" in n)
@@ -197,7 +202,7 @@ def test_reference_logprobs_equal_base_model_with_adapter_disabled():
 
 def test_policy_needs_a_peft_model():
     with pytest.raises(LabkitError, match="peft"):
-        ppo.PolicyWithValueHead(tiny_base())
+        PolicyWithValueHead(tiny_base())
 
 
 def test_value_head_count_on_flan_t5_base_shape():
@@ -210,7 +215,7 @@ def test_value_head_count_on_flan_t5_base_shape():
         model = get_peft_model(build_flan_t5_base_shaped(), LoraConfig(
             r=32, lora_alpha=32, lora_dropout=0.05, target_modules=["q", "v"], task_type="SEQ_2_SEQ_LM"))
         lora_only = count_parameters(model).trainable
-        policy = ppo.add_value_head(model)
+        policy = add_value_head(model)
     assert lora_only == 3_538_944
     assert count_parameters(policy.value_head).trainable == 769
     assert count_parameters(policy).trainable == 3_539_713
@@ -255,6 +260,21 @@ def test_resume_repeats_an_uninterrupted_run(tmp_path):
         assert (tmp_path / "ckpt" / name).is_file()
 
 
+def test_checkpoint_every_means_what_it_means_in_finetune(tmp_path, monkeypatch):
+    """As in labkit.finetune: N >= 1 saves every N steps, None no periodic ones (a checkpoint_dir still gets the
+    run's end), and 0, once "only at the end" here but "off" there, is refused."""
+    saved = []
+    monkeypatch.setattr(ppo, "save_checkpoint", lambda policy, optimizer, state, directory: saved.append(state.step))
+    for every, steps in ((None, [3]), (2, [2, 3]), (1, [1, 2, 3])):
+        saved.clear()
+        ppo.train(tiny_policy(), CharTokenizer(), PROMPTS, length_reward, small_config(), steps=3,
+                  checkpoint_dir=tmp_path / "ckpt", checkpoint_every=every, progress=False)
+        assert saved == steps, every
+    with pytest.raises(LabkitError, match="checkpoint_every must be >= 1 or None"):
+        ppo.train(tiny_policy(), CharTokenizer(), PROMPTS, length_reward, small_config(), steps=1,
+                  checkpoint_dir=tmp_path / "ckpt", checkpoint_every=0, progress=False)
+
+
 def test_load_checkpoint_reports_an_incomplete_folder(tmp_path):
     policy = tiny_policy()
     config = small_config()
@@ -274,8 +294,8 @@ def test_config_from_settings_and_validation():
 def test_sample_summaries_is_seeded_and_leaves_global_rng_alone():
     policy = tiny_policy()
     state = torch.get_rng_state()
-    a = ppo.sample_summaries(policy, CharTokenizer(), PROMPTS, max_new_tokens=6, seed=1, progress=False)
-    b = ppo.sample_summaries(policy, CharTokenizer(), PROMPTS, max_new_tokens=6, seed=1, progress=False)
+    a = sampling.sample_summaries(policy, CharTokenizer(), PROMPTS, max_new_tokens=6, seed=1, progress=False)
+    b = sampling.sample_summaries(policy, CharTokenizer(), PROMPTS, max_new_tokens=6, seed=1, progress=False)
     assert a == b and len(a) == len(PROMPTS)
     assert torch.equal(torch.get_rng_state(), state)
 
@@ -288,12 +308,12 @@ def test_sample_summaries_draws_each_batch_from_its_own_seeded_stream(monkeypatc
             torch.rand(len(prompt))  # like decoding: the draws used grow with the generation's length
         return {"texts": [f"{torch.rand(1).item():.6f}" for _ in chunk]}
 
-    monkeypatch.setattr(ppo, "sample_responses", fake_sample_responses)
+    monkeypatch.setattr(sampling, "sample_responses", fake_sample_responses)
     kwargs = dict(max_new_tokens=4, batch_size=2, seed=5, progress=False)
-    a = ppo.sample_summaries(None, None, PROMPTS, **kwargs)
-    b = ppo.sample_summaries(None, None, ["a much longer first prompt", "and another", *PROMPTS[2:]], **kwargs)
+    a = sampling.sample_summaries(None, None, PROMPTS, **kwargs)
+    b = sampling.sample_summaries(None, None, ["a much longer first prompt", "and another", *PROMPTS[2:]], **kwargs)
     assert a[2:] == b[2:] and a[:2] != b[:2]
-    assert ppo.sample_summaries(None, None, PROMPTS, **{**kwargs, "seed": 6})[2:] != a[2:]
+    assert sampling.sample_summaries(None, None, PROMPTS, **{**kwargs, "seed": 6})[2:] != a[2:]
 
 
 # ----------------------------------------------------------------------------- sampling temperature
@@ -305,11 +325,11 @@ def test_logprobs_and_entropy_at_a_temperature_are_those_of_the_tempered_softmax
     for temperature in (1.0, 0.5):
         probs = torch.softmax(logits / temperature, dim=-1)
         expected = torch.log(probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1))
-        assert torch.allclose(ppo.logprobs_from_logits(logits, tokens, temperature), expected, atol=1e-6)
-        assert torch.allclose(ppo.entropy_from_logits(logits, temperature), -(probs * probs.log()).sum(-1), atol=1e-6)
+        assert torch.allclose(logprobs_from_logits(logits, tokens, temperature), expected, atol=1e-6)
+        assert torch.allclose(entropy_from_logits(logits, temperature), -(probs * probs.log()).sum(-1), atol=1e-6)
     # A lower temperature sharpens: the likeliest token gets likelier, the entropy falls.
-    assert ppo.logprobs_from_logits(logits, tokens, 0.5)[0, 0] > ppo.logprobs_from_logits(logits, tokens)[0, 0]
-    assert (ppo.entropy_from_logits(logits, 0.5) < ppo.entropy_from_logits(logits)).all()
+    assert logprobs_from_logits(logits, tokens, 0.5)[0, 0] > logprobs_from_logits(logits, tokens)[0, 0]
+    assert (entropy_from_logits(logits, 0.5) < entropy_from_logits(logits)).all()
 
 
 def test_rollout_at_a_temperature_keeps_policy_and_reference_at_that_temperature():
@@ -322,8 +342,8 @@ def test_rollout_at_a_temperature_keeps_policy_and_reference_at_that_temperature
     with torch.no_grad():
         logits = untouched(input_ids=batch["query_ids"], attention_mask=batch["query_mask"],
                            decoder_input_ids=batch["decoder_input_ids"]).logits
-    assert torch.allclose(batch["ref_logprobs"], ppo.logprobs_from_logits(logits, batch["response"], 0.5), atol=1e-5)
-    assert not torch.allclose(batch["ref_logprobs"], ppo.logprobs_from_logits(logits, batch["response"]), atol=1e-3)
+    assert torch.allclose(batch["ref_logprobs"], logprobs_from_logits(logits, batch["response"], 0.5), atol=1e-5)
+    assert not torch.allclose(batch["ref_logprobs"], logprobs_from_logits(logits, batch["response"]), atol=1e-3)
 
 
 def test_a_lower_temperature_samples_the_likelier_responses():
@@ -336,7 +356,7 @@ def test_a_lower_temperature_samples_the_likelier_responses():
                             temperature=temperature)
         with torch.no_grad():
             logits, _ = policy(batch)
-        return float(ppo.masked_mean(ppo.logprobs_from_logits(logits, batch["response"]), batch["mask"]))
+        return float(ppo.masked_mean(logprobs_from_logits(logits, batch["response"]), batch["mask"]))
     assert mean_logprob(0.3) > mean_logprob(1.0) + 0.1
 
 
@@ -363,8 +383,8 @@ def test_state_kl_is_the_exact_kl_of_the_tempered_distributions():
     for temperature in (1.0, 0.6):
         p, q = torch.softmax(logits / temperature, -1), torch.softmax(ref / temperature, -1)
         expected = (p * (p.log() - q.log())).sum(-1)
-        assert torch.allclose(ppo.state_kl(logits, ref, temperature), expected, atol=1e-6)
-    kl = ppo.state_kl(logits, ref)
+        assert torch.allclose(state_kl(logits, ref, temperature), expected, atol=1e-6)
+    kl = state_kl(logits, ref)
     assert kl[0, 0] > 0 and kl[0, 1] == pytest.approx(0.0, abs=1e-7)  # identical rows: no divergence
 
 
@@ -375,14 +395,14 @@ def test_response_kl_sums_the_exact_state_kl_over_the_response_against_hand_comp
     p = torch.tensor([[[0.5, 0.5], [0.3, 0.7], [0.99, 0.01]], [[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]]])
     q = torch.tensor([[[0.25, 0.75], [0.3, 0.7], [0.01, 0.99]], [[0.5, 0.5], [0.9, 0.1], [0.7, 0.3]]])
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
-    kl = ppo.response_kl(p.log(), q.log(), mask)
+    kl = response_kl(p.log(), q.log(), mask)
     row0 = 0.5 * ln(0.5 / 0.25) + 0.5 * ln(0.5 / 0.75)                                     # 0.5 ln(4/3)
     row1 = (0.9 * ln(0.9 / 0.5) + 0.1 * ln(0.1 / 0.5)) + (0.5 * ln(0.5 / 0.9) + 0.5 * ln(0.5 / 0.1))
     assert kl.tolist() == pytest.approx([row0, row1], abs=1e-6)
     assert row0 == pytest.approx(0.5 * ln(4 / 3)) and row1 == pytest.approx(0.368064 + 0.510826, abs=1e-6)
     # at a temperature: the KL of softmax(logits / T), as state_kl
-    assert ppo.response_kl(p.log(), q.log(), mask, 2.0).tolist() == pytest.approx(
-        ppo.response_kl(p.log() / 2, q.log() / 2, mask).tolist(), abs=1e-6)
+    assert response_kl(p.log(), q.log(), mask, 2.0).tolist() == pytest.approx(
+        response_kl(p.log() / 2, q.log() / 2, mask).tolist(), abs=1e-6)
 
 
 def test_the_reported_kl_is_not_negative_where_the_sampled_estimate_is():
@@ -391,10 +411,10 @@ def test_the_reported_kl_is_not_negative_where_the_sampled_estimate_is():
     p = torch.tensor([[[0.5, 0.5], [0.3, 0.7]]])
     q = torch.tensor([[[0.25, 0.75], [0.3, 0.7]]])
     response, mask = torch.tensor([[1, 0]]), torch.ones(1, 2)
-    logp, logq = ppo.logprobs_from_logits(p.log(), response), ppo.logprobs_from_logits(q.log(), response)
+    logp, logq = logprobs_from_logits(p.log(), response), logprobs_from_logits(q.log(), response)
     _, sampled = ppo.compute_rewards(torch.zeros(1), logp, logq, mask, beta=0.2)
     assert float(sampled.sum()) == pytest.approx(math.log(0.5 / 0.75), abs=1e-6) and float(sampled.sum()) < 0
-    assert float(ppo.response_kl(p.log(), q.log(), mask)[0]) == pytest.approx(0.5 * math.log(4 / 3), abs=1e-6)
+    assert float(response_kl(p.log(), q.log(), mask)[0]) == pytest.approx(0.5 * math.log(4 / 3), abs=1e-6)
 
 
 def test_rollout_and_log_report_the_exact_kl_while_the_controller_reads_the_sampled_estimate():
@@ -407,7 +427,7 @@ def test_rollout_and_log_report_the_exact_kl_while_the_controller_reads_the_samp
     batch = ppo.rollout(policy, CharTokenizer(), PROMPTS, length_reward, max_new_tokens=6, min_length=2)
     with torch.no_grad():
         logits, _ = policy(batch)
-        expected = (ppo.state_kl(logits, ppo.reference_logits(policy, batch)) * batch["mask"]).sum(1)
+        expected = (state_kl(logits, policy.reference_logits(batch)) * batch["mask"]).sum(1)
     assert torch.allclose(batch["response_kl"], expected, atol=1e-5) and bool((batch["response_kl"] > 0).all())
     config = small_config(init_kl_coef=0.5, target_kl=0.05, horizon=8)
     log = ppo.train(policy, CharTokenizer(), PROMPTS, length_reward, config, steps=3, progress=False)
@@ -428,7 +448,7 @@ def test_kl_loss_term_keeps_the_policy_nearer_the_reference():
         batch = ppo.rollout(policy, CharTokenizer(), PROMPTS * 4, length_reward, max_new_tokens=8, min_length=2)
         with torch.no_grad():
             logits, _ = policy(batch)
-        return float(ppo.masked_mean(ppo.state_kl(logits, ppo.reference_logits(policy, batch)), batch["mask"])), log
+        return float(ppo.masked_mean(state_kl(logits, policy.reference_logits(batch)), batch["mask"])), log
     free, free_log = final_kl(0.0)
     held, held_log = final_kl(50.0)
     assert free > 0 and held < 0.5 * free, (free, held)

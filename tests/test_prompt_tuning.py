@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from labkit import finetune
+from labkit import finetune, finetune_report, training
 from labkit.config import LabkitError, fixture_dir
-from labkit.models import count_parameters
+from labkit.training.batching import collate
+from labkit.training.params import count_parameters
 from labkit.training.prompt_tuning import prompt_tuning_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -30,8 +31,8 @@ def _batch(tokenizer, n: int = 4) -> dict[str, torch.Tensor]:
     from labkit.data import load_dialogsum
 
     rows = list(load_dialogsum("offline")["train"].select(range(n)))
-    examples = finetune.tokenize_for_training(rows, tokenizer, max_target_tokens=64)
-    return finetune.collate(examples, tokenizer.pad_token_id)
+    examples = training.tokenize_for_training(rows, tokenizer, max_target_tokens=64)
+    return collate(examples, tokenizer.pad_token_id)
 
 
 # ---------------------------------------------------------------- counts
@@ -55,7 +56,7 @@ def test_prompt_tuning_trains_30720_parameters_at_flan_t5_base_shape():
 
 
 def test_prompt_tuning_trains_a_smaller_share_than_lora(base):
-    from labkit.config import get_profile
+    from labkit.profiles import get_profile
 
     lora = count_parameters(finetune.make_lora_model(base, get_profile("offline").lora, seed=0))
     prompt = count_parameters(_prompt_model(base))
@@ -101,21 +102,21 @@ def test_prompt_tuning_lowers_the_loss_and_resumes_exactly(base, tokenizer, tmp_
     from labkit.data import load_dialogsum
 
     rows = list(load_dialogsum("offline")["train"].select(range(48)))
-    cfg = finetune.TrainConfig(learning_rate=1.0, max_steps=6, batch_size=8, seed=3, max_target_tokens=64,
+    cfg = training.TrainConfig(learning_rate=1.0, max_steps=6, batch_size=8, seed=3, max_target_tokens=64,
                                checkpoint_every=3)
     batch = _batch(tokenizer, 8)
     straight = _prompt_model(base)
     with torch.no_grad():
         loss_before = float(straight(**batch).loss)
-    run = finetune.train(straight, tokenizer, rows, cfg, progress=False)
+    run = training.train(straight, tokenizer, rows, cfg, progress=False)
     with torch.no_grad():
         assert float(straight(**batch).loss) < loss_before - 0.05
     assert run.params.trainable == 5_120 and run.steps == 6
     # killed after step 3, resumed from its checkpoint: the same soft prompt, bit for bit
     resumed = _prompt_model(base)
-    finetune.train(resumed, tokenizer, rows, cfg, output_dir=tmp_path, progress=False, stop_after_steps=3)
+    training.train(resumed, tokenizer, rows, cfg, output_dir=tmp_path, progress=False, stop_after_steps=3)
     again = _prompt_model(base)
-    finetune.train(again, tokenizer, rows, cfg, output_dir=tmp_path, resume=True, progress=False)
+    training.train(again, tokenizer, rows, cfg, output_dir=tmp_path, resume=True, progress=False)
     assert torch.equal(again.prompt_encoder["default"].embedding.weight, straight.prompt_encoder["default"].embedding.weight)
 
 
@@ -174,16 +175,16 @@ def test_labkit_generate_puts_the_soft_prompt_before_the_input(base, tokenizer):
 def test_share_of_gain_and_the_verdict_follow_the_numbers():
     rouge = {"original": {"rouge1": {"mean": 0.2}}, "full_ft": {"rouge1": {"mean": 0.7}},
              "prompt_tuning": {"rouge1": 0.6}, "lora": {"rouge1": {"mean": 0.3}}}
-    assert finetune.share_of_gain(rouge, "prompt_tuning") == pytest.approx(0.8)
-    assert finetune.share_of_gain(rouge, "lora") == pytest.approx(0.2)
+    assert finetune_report.share_of_gain(rouge, "prompt_tuning") == pytest.approx(0.8)
+    assert finetune_report.share_of_gain(rouge, "lora") == pytest.approx(0.2)
     with pytest.raises(LabkitError, match="no ROUGE for \\['qlora'\\]"):
-        finetune.share_of_gain(rouge, "qlora")
+        finetune_report.share_of_gain(rouge, "qlora")
     with pytest.raises(LabkitError, match="scored exactly what original did"):
-        finetune.share_of_gain({**rouge, "full_ft": {"rouge1": 0.2}}, "lora")
-    most = finetune.prompt_tuning_verdict(0.88, 0.37, (0.008, -0.02, 0.035))
+        finetune_report.share_of_gain({**rouge, "full_ft": {"rouge1": 0.2}}, "lora")
+    most = finetune_report.prompt_tuning_verdict(0.88, 0.37, (0.008, -0.02, 0.035))
     assert "got 88% of full fine-tuning's gain" in most and "0.37%" in most and "~10B" in most
     assert "did no better than the hand-written prompt" in most and "[-0.020, +0.035]" in most
-    assert "beat the hand-written prompt" in finetune.prompt_tuning_verdict(0.88, 0.37, (0.05, 0.02, 0.08))
-    assert "Part of it" in finetune.prompt_tuning_verdict(0.5, 0.01)
-    little = finetune.prompt_tuning_verdict(-0.1, 0.01, (-0.2, -0.3, -0.1))
+    assert "beat the hand-written prompt" in finetune_report.prompt_tuning_verdict(0.88, 0.37, (0.05, 0.02, 0.08))
+    assert "Part of it" in finetune_report.prompt_tuning_verdict(0.5, 0.01)
+    little = finetune_report.prompt_tuning_verdict(-0.1, 0.01, (-0.2, -0.3, -0.1))
     assert "Little of it" in little and "scored below the hand-written prompt" in little

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from labkit import finetune
+from labkit import finetune, finetune_report, training
 from labkit.training import qlora
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -34,7 +34,7 @@ def test_support_without_bitsandbytes_says_why_and_how(monkeypatch):
     assert str(support).startswith("QLoRA skipped: bitsandbytes is not installed")
     with pytest.raises(Exception, match="QLoRA needs bitsandbytes"):
         qlora.load_4bit_seq2seq("offline", "cpu")
-    off = finetune.QloraSupport.off("qlora = False in the parameters cell")
+    off = qlora.QloraSupport.off("qlora = False in the parameters cell")
     assert off.as_dict()["skipped"] == "qlora = False in the parameters cell"
 
 
@@ -45,12 +45,12 @@ def test_nf4_config_is_the_course_notes_one():
 
 
 def test_costs_table_uses_measured_4bit_weights():
-    from labkit.models import ParamCount
+    from labkit.training.params import ParamCount
 
-    run = finetune.TrainResult(steps=2, losses=[1.0, 0.9], seconds_per_step=0.3, peak_memory_mb=140.0,
+    run = training.TrainResult(steps=2, losses=[1.0, 0.9], seconds_per_step=0.3, peak_memory_mb=140.0,
                                memory_method="test", params=ParamCount(trainable=1_000, total=1_000_000))
-    table = finetune.costs_table({"lora": run, "qlora": run}, {"lora": 0.2, "qlora": 0.2}, {"qlora": 1.5})
-    rule = finetune.estimate_memory(1_000_000, 1_000)
+    table = finetune_report.costs_table({"lora": run, "qlora": run}, {"lora": 0.2, "qlora": 0.2}, {"qlora": 1.5})
+    rule = training.estimate_memory(1_000_000, 1_000)
     assert table.loc["lora", "weights_mb"] == pytest.approx(rule.weights_mb)
     assert table.loc["qlora", "weights_mb"] == 1.5
     assert table.loc["qlora", "estimate_mb"] == pytest.approx(1.5 + rule.training_mb - rule.weights_mb)
@@ -69,9 +69,11 @@ def support():
 
 
 def test_qlora_counts_and_trains_like_lora(support, fixtures_manifest, tokenizer):
-    from labkit.config import get_profile
+    from labkit.profiles import get_profile
     from labkit.data import load_dialogsum
-    from labkit.models import count_parameters, load_seq2seq
+    from labkit.models import load_seq2seq
+    from labkit.training.batching import collate
+    from labkit.training.params import count_parameters
 
     assert support.as_dict()["ran"] and support.bitsandbytes
     p = get_profile("offline")
@@ -79,15 +81,15 @@ def test_qlora_counts_and_trains_like_lora(support, fixtures_manifest, tokenizer
     lora = finetune.make_lora_model(load_seq2seq(p, torch.device("cpu"), torch.float32), p.lora, seed=0)
     assert count_parameters(model) == count_parameters(lora)  # 4-bit weights count the weights they pack
     assert any(type(m).__name__ == "Linear4bit" for m in model.modules())
-    assert finetune.footprint_mb(model) < 0.5 * finetune.footprint_mb(lora)
+    assert qlora.footprint_mb(model) < 0.5 * qlora.footprint_mb(lora)
     rows = list(load_dialogsum(p)["train"].select(range(32)))
-    examples = finetune.tokenize_for_training(rows[:8], tokenizer, max_target_tokens=64)
-    batch = finetune.collate(examples, tokenizer.pad_token_id)
+    examples = training.tokenize_for_training(rows[:8], tokenizer, max_target_tokens=64)
+    batch = collate(examples, tokenizer.pad_token_id)
     model.train()  # an eval-mode forward without gradients would spring bitsandbytes' CPU trap (next test)
     with torch.no_grad():
         before = float(model(**batch).loss)
-    cfg = finetune.TrainConfig(learning_rate=6e-3, max_steps=6, batch_size=8, seed=0, max_target_tokens=64)
-    finetune.train(model, tokenizer, rows, cfg, progress=False)
+    cfg = training.TrainConfig(learning_rate=6e-3, max_steps=6, batch_size=8, seed=0, max_target_tokens=64)
+    training.train(model, tokenizer, rows, cfg, progress=False)
     model.train()
     with torch.no_grad():
         assert float(model(**batch).loss) < before - 0.05

@@ -13,13 +13,21 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from labkit.grading import provenance as prov
 from labkit import release as rel
 from labkit.cli import main as cli_main
 from labkit.config import LabkitError, repo_root
-from labkit.run import resolve_labs
+from labkit.notebooks import read_notebook
+from labkit.run_params import resolve_labs
+from labkit.solutions import cell_source
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 LAB_FILES = {lab: nb.name for lab, nb in resolve_labs(["all"])}  # lab id -> notebook file name (the registry's)
+
+
+def describe(nb, **kwargs) -> list[str]:
+    """How a submission differs from its release, in words (labkit.grading.provenance's changes, as feedback shows them)."""
+    return [change.text for change in prov.submission_changes(nb, **kwargs)]
 
 
 # --------------------------------------------------------------------------- toy labs
@@ -101,7 +109,7 @@ def _secret_lines(nb) -> set[str]:
         return {ln.strip() for ln in t.splitlines() if len(ln.strip()) >= 20 and not ln.strip().startswith("#")}
     secret, other = set(), set()
     for c in nb["cells"]:
-        s = rel._source(c)
+        s = cell_source(c)
         tags = c.get("metadata", {}).get("tags", [])
         regions = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", s, re.S)
         if "solution" in tags:
@@ -114,7 +122,7 @@ def _secret_lines(nb) -> set[str]:
 
 
 def _sources(nb) -> str:
-    return "\n".join(rel._source(c) for c in nb["cells"])
+    return "\n".join(cell_source(c) for c in nb["cells"])
 
 
 def _real_labs() -> list[Path]:
@@ -129,7 +137,7 @@ def _load(spec) -> tuple[str, nbformat.NotebookNode, str]:
     kind, path = spec
     if path is None:
         return "lab1", _with_outputs(toy_lab("lab1")), "toy"
-    return kind, rel.read_notebook(path), str(path)
+    return kind, read_notebook(path), str(path)
 
 
 # --------------------------------------------------------------------------- tests
@@ -157,7 +165,7 @@ def test_release_leaks_no_solution_and_no_output(spec):
     src_params = [c for c in source.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1 and params[0].source == src_params[0].source
     meta = student.metadata[rel.METADATA_KEY]
-    assert rel.release_info(student) == meta and rel.release_info(source) is None
+    assert prov.release_info(student) == meta and prov.release_info(source) is None
     assert meta["lab"] == lab and meta["version"] == rel.release_version(source)
     assert len(meta["digest"]) == 64 and meta["answer_cells"]
 
@@ -170,7 +178,7 @@ def test_put_back_solutions_reproduces_source_code(spec):
     src_code = [(c.id, c.source) for c in source.cells if c.cell_type == "code"]
     assert [(c.id, c.source) for c in restored.cells if c.cell_type == "code"] == src_code
     assert [c.source for c in restored.cells] == [c.source for c in source.cells]
-    assert rel.describe_submission(restored, source=source) == []  # setup cells untouched
+    assert describe(restored, source=source) == []  # setup cells untouched
     assert student.cells != restored.cells  # the release really did remove something
 
 
@@ -208,7 +216,7 @@ def test_student_edition_keeps_self_checks_and_leaks_no_rubric(path):
 
     lab = path.name[:4]
     rubric = load_rubric(lab)
-    source = rel.read_notebook(path)
+    source = read_notebook(path)
     student = rel.release_notebook(source, lab, name=str(path))
     code = _sources(student)
     text = code + rel.dumps(student)  # the cells as a learner reads them, and the file with its metadata
@@ -247,7 +255,7 @@ def test_stubs_keep_the_notebook_running():
 def test_release_cli_is_idempotent_and_writes_only_student_files(tmp_path):
     labs = write_toy_labs(tmp_path / "labs")
     for name in LAB_FILES.values():  # executed sources must release the same way
-        nbformat.write(_with_outputs(rel.read_notebook(labs / name)), str(labs / name))
+        nbformat.write(_with_outputs(read_notebook(labs / name)), str(labs / name))
     for out in ("a", "b"):
         assert cli_main(["release", "--labs-dir", str(labs), "--out", str(tmp_path / out)]) == 0
     files_a = sorted(p.name for p in (tmp_path / "a").iterdir())
@@ -268,7 +276,7 @@ def test_release_cli_is_idempotent_and_writes_only_student_files(tmp_path):
 def test_altered_added_deleted_cells_are_reported():
     source = toy_lab()
     student = rel.release_notebook(source, "lab1")
-    assert rel.describe_submission(student, source=source) == []
+    assert describe(student, source=source) == []
     sub = copy.deepcopy(student)
     cells = {c.id: c for c in sub.cells}
     cells["lab1-setup"].source += "\nscores['zero_shot'] = 99.0"
@@ -280,16 +288,18 @@ def test_altered_added_deleted_cells_are_reported():
     injected["id"] = "papermill-injected"
     sub.cells = [c for c in sub.cells if c.id != "lab1-outro"] + [extra]
     sub.cells.insert(2, injected)
-    lines = rel.describe_submission(sub, source=source)
+    lines = describe(sub, source=source)
     assert "cell lab1-setup was altered" in lines
     assert "cell my-own-cell was added" in lines
     assert "cell lab1-outro was deleted" in lines
     assert not any("lab1-ex1" in ln or "lab1-intro" in ln or "papermill" in ln for ln in lines), lines
     assert not any("older release" in ln for ln in lines)
+    review = {c.text for c in prov.submission_changes(sub, source=source) if c.needs_review}
+    assert review == {"cell lab1-setup was altered", "cell lab1-outro was deleted"}  # an added cell is no concern
     # deleting an exercise cell is reported too
     sub2 = copy.deepcopy(student)
     sub2.cells = [c for c in sub2.cells if c.id != "lab1-ex2"]
-    assert rel.describe_submission(sub2, source=source) == ["exercise cell lab1-ex2 was deleted"]
+    assert describe(sub2, source=source) == ["exercise cell lab1-ex2 was deleted"]
 
 
 def test_older_release_is_detected(tmp_path):
@@ -298,17 +308,17 @@ def test_older_release_is_detected(tmp_path):
     new = rel.release_notebook(new_source, "lab1")
     v_old, v_new = old.metadata[rel.METADATA_KEY]["version"], new.metadata[rel.METADATA_KEY]["version"]
     assert v_old != v_new and v_old.startswith(rel.__version__)
-    lines = rel.describe_submission(old, source=new_source)
+    lines = describe(old, source=new_source)
     assert lines == [f"built from an older release (version {v_old}; current {v_new})"]
     # cells of an old submission are checked against the digests it was released with
     cells = {c.id: c for c in old.cells}
     cells["lab1-parameters"].source = 'profile = "course"\nseed = 0'
-    assert rel.describe_submission(old, source=new_source)[1:] == ["cell lab1-parameters was altered"]
+    assert describe(old, source=new_source)[1:] == ["cell lab1-parameters was altered"]
     # through the files and the default source lookup as well
     labs = write_toy_labs(tmp_path / "labs", setup_value="2.5")
     path = tmp_path / "old.ipynb"
     path.write_text(rel.dumps(old))
-    out = rel.describe_submission(path, labs_dir=labs)
+    out = describe(path, labs_dir=labs)
     assert out[0].startswith(f"built from an older release (version {v_old}; current {v_new})")
 
 
@@ -320,7 +330,7 @@ def test_older_release_is_detected(tmp_path):
 ])
 def test_broken_markers_name_notebook_and_cell(tmp_path, text, problem):
     labs = write_toy_labs(tmp_path / "labs")
-    nb = rel.read_notebook(labs / LAB_FILES["lab2"])
+    nb = read_notebook(labs / LAB_FILES["lab2"])
     nb.cells[4].source = text
     nbformat.write(nb, str(labs / LAB_FILES["lab2"]))
     with pytest.raises(LabkitError) as err:
@@ -348,18 +358,18 @@ def test_missing_parameters_cell_and_duplicate_ids_are_refused():
     "/nonexistent/submission.ipynb",
 ])
 def test_describe_submission_never_raises(weird):
-    lines = rel.describe_submission(weird, source=toy_lab())
+    lines = describe(weird, source=toy_lab())
     assert lines and all(isinstance(ln, str) for ln in lines)
     assert any("could not" in ln for ln in lines)
 
 
 def test_describe_submission_without_release_metadata():
     source = toy_lab()
-    assert rel.describe_submission(source, source=source) == []  # the instructor edition itself
+    assert describe(source, source=source) == []  # the instructor edition itself
     sub = rel.release_notebook(source, "lab1")
     del sub.metadata[rel.METADATA_KEY]
     sub.cells[2].source += "\nscores = {}"
-    lines = rel.describe_submission(sub, source=source)
+    lines = describe(sub, source=source)
     assert "metadata is missing" in lines[0] and lines[1:] == ["cell lab1-setup was altered"]
 
 
@@ -368,7 +378,7 @@ def test_describe_submission_without_ids():
     sub = json.loads(rel.dumps(rel.release_notebook(source, "lab1")))
     for c in sub["cells"]:
         del c["id"]
-    lines = rel.describe_submission(sub, source=source)
+    lines = describe(sub, source=source)
     assert any("carry no ids" in ln for ln in lines)
 
 
@@ -418,8 +428,8 @@ def test_released_lab_grades_partial_and_restored_grades_full(tmp_path, source_p
     lab = source_path.name[:4]
     out = tmp_path / "rel"
     assert cli_main(["release", lab, "--out", str(out)]) == 0
-    student = rel.read_notebook(out / source_path.name)
-    source = rel.read_notebook(source_path)
+    student = read_notebook(out / source_path.name)
+    source = read_notebook(source_path)
     subs = tmp_path / "subs"
     for who, nb in {"untouched": student, "restored": rel.put_back_solutions(student, source),
                     "instructor": source}.items():

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from hostile.notebooks import toy_notebook  # noqa: E402
 
 from labkit import run as runmod  # noqa: E402
+from labkit import run_params  # noqa: E402
 from labkit.config import LabkitError  # noqa: E402
 
 PARAMS = 'output_dir = "outputs/lab1"\nn = 5\nrate = 0.5\nname = "toy"\nflag = True'
@@ -32,7 +33,7 @@ def _no_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_inspect_parameters_types(toy: Path) -> None:
-    spec = runmod.inspect_parameters(toy)
+    spec = run_params.inspect_parameters(toy)
     assert {k: v["type"] for k, v in spec.items()} == {"output_dir": str, "n": int, "rate": float, "name": str, "flag": bool}
 
 
@@ -56,9 +57,9 @@ def test_wrong_type_names_expected_type(toy: Path, tmp_path: Path, monkeypatch) 
 
 
 def test_int_accepted_for_float_and_cli_strings_coerced(toy: Path) -> None:
-    spec = runmod.inspect_parameters(toy)
-    assert runmod.validate_parameters(spec, {"rate": 1}) == {"rate": 1.0}
-    got = runmod.validate_parameters(spec, {"n": "7", "rate": "0.25", "flag": "false", "name": "x"}, from_cli=True)
+    spec = run_params.inspect_parameters(toy)
+    assert run_params.validate_parameters(spec, {"rate": 1}) == {"rate": 1.0}
+    got = run_params.validate_parameters(spec, {"n": "7", "rate": "0.25", "flag": "false", "name": "x"}, from_cli=True)
     assert got == {"n": 7, "rate": 0.25, "flag": False, "name": "x"}
 
 

@@ -12,6 +12,8 @@ import pytest
 
 from labkit.cli import main
 from labkit.grading import similarity as sim
+from labkit.grading.similarity_report import CSV_COLUMNS
+from labkit.notebooks import read_notebook
 from labkit.labs import get
 
 REFLECTIONS = [
@@ -97,7 +99,7 @@ def test_planted_copies_rank_first_and_common_answers_do_not(tmp_path, lab1):
 
     res = sim.similarity(root, "lab1", tmp_path / "sim", progress=False)
     rows = list(csv.DictReader(open(res["csv"], encoding="utf-8")))
-    assert list(rows[0]) == sim.CSV_COLUMNS
+    assert list(rows[0]) == CSV_COLUMNS
     scores = [float(r["score"]) for r in rows]
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
     assert len(rows) == 12 * 11 // 2  # every pair of the comparable submissions, the broken one named instead
@@ -114,7 +116,7 @@ def test_planted_copies_rank_first_and_common_answers_do_not(tmp_path, lab1):
 
 def test_the_released_edition_is_discounted(tmp_path):
     from labkit import release
-    ed = release.release_notebook(release.read_notebook(get("lab1").notebook), "lab1")
+    ed = release.release_notebook(read_notebook(get("lab1").notebook), "lab1")
     root = tmp_path / "class"
     for name in ("a", "b"):
         _put(root, name, json.loads(release.dumps(ed)))
@@ -157,7 +159,7 @@ def test_dask_scheduler_gives_the_same_pairs(tmp_path, lab1):
 def test_answers_written_in_the_student_edition_are_found(tmp_path):
     """A real submission has no solution markers: what differs from the edition's cell is the student's."""
     from labkit import release
-    ed = json.loads(release.dumps(release.release_notebook(release.read_notebook(get("lab1").notebook), "lab1")))
+    ed = json.loads(release.dumps(release.release_notebook(read_notebook(get("lab1").notebook), "lab1")))
 
     def answered(reflection: str, code: str):
         book = copy.deepcopy(ed)

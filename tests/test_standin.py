@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from labkit import standin
-from labkit.config import COURSE_MODEL, COURSE_SUMMARIZER_ADAPTER, COURSE_TOXICITY_MODEL, LabkitError, get_profile
+from labkit import models, standin
+from labkit.config import COURSE_MODEL, COURSE_SUMMARIZER_ADAPTER, COURSE_TOXICITY_MODEL, LabkitError
+from labkit.profiles import get_profile
 
 
 def _small_configs():
@@ -45,7 +46,7 @@ def models_env(small_standin, monkeypatch) -> Path:
 def test_standin_layout_labels_and_markers(small_standin):
     for rel in (COURSE_MODEL, COURSE_TOXICITY_MODEL):
         assert (small_standin / rel / "config.json").is_file() and (small_standin / rel / "model.safetensors").is_file()
-        assert standin.marker(small_standin / rel)["of"] == rel
+        assert models.marker(small_standin / rel)["of"] == rel
     assert (small_standin / COURSE_SUMMARIZER_ADAPTER / "adapter_config.json").is_file()
     reward = json.loads((small_standin / COURSE_TOXICITY_MODEL / "config.json").read_text())
     assert reward["id2label"] == {"0": "nothate", "1": "hate"} and reward["vocab_size"] == 50265
@@ -55,7 +56,7 @@ def test_standin_layout_labels_and_markers(small_standin):
         32, 32, ["q", "v"], 0.05)
     manifest = standin.read_manifest(small_standin)
     assert manifest["stand_in"] and "shapes and memory only" in manifest["note"]
-    assert not standin.is_stand_in(small_standin.parent) and standin.marker(None) is None
+    assert not models.is_stand_in(small_standin.parent) and models.marker(None) is None
 
 
 def test_standin_lm_head_stays_separate_after_reloading(small_standin):
@@ -193,12 +194,12 @@ def test_start_lab_runs_the_stand_in_on_a_cpu_and_says_so(models_env, tmp_path, 
 
 
 def test_lab3_starts_from_the_adapter_in_labkit_models(models_env, monkeypatch):
-    from labkit import finetune
+    from labkit import cached_summarizer
 
     def no_training(*a, **k):
         raise AssertionError("trained a summarizer although the adapter was given")
-    monkeypatch.setattr(finetune, "train", no_training)
-    summarizer = finetune.lora_summarizer(get_profile("course"), device="cpu", progress=False)
+    monkeypatch.setattr(cached_summarizer, "train", no_training)
+    summarizer = cached_summarizer.lora_summarizer(get_profile("course"), device="cpu", progress=False)
     assert hasattr(summarizer, "merge_and_unload")
     assert summarizer.peft_config["default"].r == 32
     assert any(p.requires_grad for p in summarizer.parameters())  # trainable, as lab 3's policy needs
@@ -207,7 +208,7 @@ def test_lab3_starts_from_the_adapter_in_labkit_models(models_env, monkeypatch):
 def test_an_adapter_folder_without_an_adapter_is_refused(tmp_path, monkeypatch, small_standin):
     import shutil
 
-    from labkit import finetune
+    from labkit import cached_summarizer
 
     models = tmp_path / "models"
     shutil.copytree(small_standin, models)
@@ -215,7 +216,7 @@ def test_an_adapter_folder_without_an_adapter_is_refused(tmp_path, monkeypatch, 
     (models / COURSE_SUMMARIZER_ADAPTER).mkdir()
     monkeypatch.setenv("LABKIT_MODELS", str(models))
     with pytest.raises(LabkitError, match="has no adapter_config.json"):
-        finetune.lora_summarizer(get_profile("course"), device="cpu")
+        cached_summarizer.lora_summarizer(get_profile("course"), device="cpu")
 
 
 # ---------------------------------------------------------------- one dataset file stands in for a lab's splits

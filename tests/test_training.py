@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from labkit import finetune, ppo, training
-from labkit.config import LabkitError, LoraSettings, PPOSettings
+from labkit.config import LabkitError
+from labkit.lab_settings.detox import PPOSettings
+from labkit.lab_settings.lora import LoraSettings
 from labkit.training import atomic_folder, load_state, lora_config, rng_state, save_state
 from labkit.training.checkpoint import restore_rng_state
 

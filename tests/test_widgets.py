@@ -9,7 +9,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def explorer(fixtures_manifest, tokenizer):
-    from labkit.config import get_profile
+    from labkit.profiles import get_profile
     from labkit.data import load_dialogsum
     from labkit.models import load_seq2seq
     from labkit.widgets import prompt_explorer

@@ -115,14 +115,15 @@ def discover(submissions_dir: str | os.PathLike[str]) -> list[Submission]:
 def executed_lab(out: str | os.PathLike[str], lab: str) -> Any:
     """The RunResult of a lab already executed by ``labkit run`` into ``out`` (status read from the notebook)."""
     from labkit import labs
-    from labkit import run as runmod
+    from labkit.notebooks import read_notebook
+    from labkit.run_outcome import RunResult
     src = labs.get(lab).notebook
     lab_dir = Path(out).resolve() / lab
-    result = runmod.RunResult(lab=lab, notebook=src, output_notebook=lab_dir / src.name, output_dir=lab_dir)
+    result = RunResult(lab=lab, notebook=src, output_notebook=lab_dir / src.name, output_dir=lab_dir)
     if not result.output_notebook.is_file():
         result.status, result.message = "missing", f"{result.output_notebook} does not exist: run `labkit run {lab}` first"
         return result
-    nb = runmod.read_notebook(result.output_notebook)
+    nb = read_notebook(result.output_notebook)
     states = [c.get("metadata", {}).get("papermill", {}).get("status") for c in nb.cells]
     if "failed" in states or "running" in states or "pending" in states:
         result.status, result.message = "error", f"{result.output_notebook} did not run to the end"

@@ -11,14 +11,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from labkit.config import LabkitError
+from labkit.config import DEFAULT_PROFILE, LabkitError
 from labkit.contain import Containment, new_run_id
+from labkit.grading.class_reports import write_class_reports
 from labkit.grading.discover import Submission, discover
 from labkit.grading.manual import carry_over
-from labkit.grading.reports import GRADE_FILE, write_class_reports, write_submission_files
-from labkit.grading.worker import GradeOptions
+from labkit.grading.reports import GRADE_FILE, write_submission_files
+from labkit.grading.worker import GRADE_TIMEOUT_S, GradeOptions
 from labkit.integrity import IntegrityGuard, TamperedError, mark_stopped, protected_roots
-from labkit.run import why_stopped
+from labkit.run_child import why_stopped
 from labkit.sandbox import Limits, resolve_isolation
 
 WORKER_MODULE = "labkit.grading.worker"
@@ -117,8 +118,9 @@ def _executor(workers: int, scheduler: str | None) -> tuple[Executor, Any]:
 
 
 def grade_batch(submissions_dir: str | os.PathLike[str], lab: str, out: str | os.PathLike[str], *,
-                rubric: str | None = None, timeout: float = 600.0, workers: int = 2, scheduler: str | None = None,
-                force: bool = False, parameters: dict[str, Any] | None = None, profile: str = "offline",
+                rubric: str | None = None, timeout: float = GRADE_TIMEOUT_S, workers: int = 2,
+                scheduler: str | None = None, force: bool = False, parameters: dict[str, Any] | None = None,
+                profile: str = DEFAULT_PROFILE,
                 isolation: str = "auto", limits: Limits | None = None, progress: bool = True,
                 hidden_seed: int | None = None) -> list[dict[str, Any]]:
     """Grade every submission of a folder; write grades.csv and the class summary; return the records.

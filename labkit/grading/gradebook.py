@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.grading import csvsafe
+from labkit.grading.reports import GRADE_FILE
 
 GRADEBOOK = "gradebook.csv"
 
@@ -28,7 +29,6 @@ def root_of(out: str | os.PathLike[str]) -> Path:
 
 
 def _records(folder: Path) -> list[dict[str, Any]]:
-    from labkit.grading.reports import GRADE_FILE
     found = []
     for path in sorted(folder.glob(f"*/{GRADE_FILE}")):
         try:

@@ -1,4 +1,4 @@
-"""Hand-graded questions: the TA's sheet ``manual.csv`` and merging it back into the grades.
+"""Hand-graded questions: the TA's sheet ``manual.csv`` (written, read back) and the points a person gives.
 
 ``labkit grade`` writes one row per submission and ``manual`` check of the
 rubric (columns ``student, question, answer, points, max_points, comment``):
@@ -8,24 +8,19 @@ A cell that would start a spreadsheet formula (a student id such as ``=1+2``,
 an answer starting with ``-``) is written with a leading ``'``
 (:mod:`.csvsafe`) and read back without it, so ids still match exactly.
 A TA fills in ``points`` (and optionally ``comment``), then
-``labkit grade SUBMISSIONS --lab LAB --out GRADES --manual SHEET`` calls
-:func:`merge`: every row is checked first (a wrong student, question or number
-stops the merge before anything is written), then each record's points and
-feedback are updated from its ``grade.json`` and the class reports rebuilt;
-no notebook runs again. A row left empty stays (or becomes again) pending.
+``labkit grade SUBMISSIONS --lab LAB --out GRADES --manual SHEET`` merges it
+back (:mod:`.merge`). A row left empty stays (or becomes again) pending.
 """
 from __future__ import annotations
 
 import csv
-import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from labkit.config import LabkitError
 from labkit.grading import csvsafe
-
-log = logging.getLogger(__name__)
+from labkit.grading.reports import pending_points
 
 SHEET = "manual.csv"
 COLUMNS = ["student", "question", "answer", "points", "max_points", "comment"]
@@ -86,94 +81,20 @@ def read_sheet(path: str | os.PathLike[str]) -> list[dict[str, str]]:
     return rows
 
 
-def _points(text: str, maximum: float, where: str) -> tuple[float | None, str]:
-    """(points, problem) of a sheet cell: None for blank (pending)."""
-    text = text.strip().replace(",", ".")
-    if not text:
-        return None, ""
-    try:
-        value = float(text)
-    except ValueError:
-        return None, f"{where}: points {text!r} is not a number (expected 0 to {maximum:g}, or empty for pending)"
-    if not 0 <= value <= maximum:
-        return None, f"{where}: points {value:g} is outside 0 to {maximum:g}"
-    return value, ""
-
-
 def rescore(record: dict[str, Any]) -> None:
     """A record's score and pending points from its checks (a voided, tampered run keeps 0)."""
-    from labkit.grading.worker import pending_points
     if record.get("status") != "tampered":
         record["score"] = round(sum(c["points"] for c in record.get("checks", []) if c.get("points") is not None), 3)
     record["pending"] = pending_points(record.get("checks", []))
 
 
-def _grade_by_hand(check: dict[str, Any], points: float | None, comment: str) -> None:
+def grade_by_hand(check: dict[str, Any], points: float | None, comment: str) -> None:
+    """A manual check as a person graded it (``points`` None: pending again)."""
     if points is None:
         check.update(points=None, passed=False, pending=True, message="", detail="", graded_by_hand=False)
     else:
         check.update(points=round(points, 3), passed=points >= check["max"], pending=False, message=comment,
                      detail=BY_HAND, graded_by_hand=True)
-
-
-def merge(out: str | os.PathLike[str], sheet: str | os.PathLike[str], *, lab: str,
-          submissions: str | os.PathLike[str] | None = None) -> tuple[list[dict[str, Any]], int]:
-    """Merge a filled-in sheet into the grades in ``out`` without running anything: (all records, number of
-    answers whose points or comment changed). Every row is validated before anything is written."""
-    from labkit.grading.reports import folder_of, read_records, write_class_reports, write_submission_files
-
-    out = Path(out)
-    records = read_records(out)
-    other = sorted({str(r.get("lab")) for r in records if r.get("lab") not in (None, lab)})
-    if other:
-        raise LabkitError(f"{out} holds grades of {', '.join(other)}, not {lab}: pass the grades folder of {lab}.")
-    by_id = {str(r["id"]): r for r in records}
-    rows = read_sheet(sheet)
-    problems, updates, seen = [], [], set()
-    for line, row in enumerate(rows, start=2):
-        where = f"{Path(sheet).name} line {line}"
-        student, question = row.get("student", ""), row.get("question", "").strip()
-        rec = by_id.get(student) or by_id.get(student.strip())
-        if rec is None:
-            problems.append(f"{where}: student {student!r} has no grade in {out} (the student column must keep the "
-                            "ids of grades.csv exactly)")
-            continue
-        check = next((c for c in rec.get("checks", []) if c["name"] == question and c.get("manual")), None)
-        if check is None:
-            known = [c["name"] for c in rec.get("checks", []) if c.get("manual")]
-            problems.append(f"{where}: {question!r} is not a hand-graded question of {lab} (expected "
-                            f"{', '.join(known) or 'none: this submission has no hand-graded answer'})")
-            continue
-        if (student, question) in seen:
-            problems.append(f"{where}: a second row for {student!r}, {question!r}; keep one")
-            continue
-        seen.add((student, question))
-        points, problem = _points(row.get("points", ""), float(check["max"]), where)
-        if problem:
-            problems.append(problem)
-            continue
-        updates.append((rec, check, points, " ".join((row.get("comment") or "").split())))
-    if problems:
-        shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
-        raise LabkitError(f"--manual {sheet}: nothing merged, {len(problems)} row(s) to fix:\n  {shown}")
-    changed_records: dict[str, dict[str, Any]] = {}
-    changed = 0
-    for rec, check, points, comment in updates:
-        before = (check.get("points"), check.get("pending"), check.get("message"))
-        if not check.get("pending") and not check.get("graded_by_hand") and (
-                points is None or (points == check.get("points") and comment in ("", NOT_ANSWERED))):
-            continue  # an unanswered question's row left as it was: it stays 0, not answered
-        _grade_by_hand(check, points, comment)
-        if (check.get("points"), check.get("pending"), check.get("message")) != before:
-            changed += 1
-            changed_records[str(rec["id"])] = rec
-    for rec in changed_records.values():
-        rescore(rec)
-        write_submission_files(rec, out / folder_of(rec))
-    write_class_reports(records, out)
-    if submissions is not None:
-        _warn_ungraded(submissions, by_id, out)
-    return records, changed
 
 
 def carry_over(previous: dict[str, Any] | None, record: dict[str, Any]) -> bool:
@@ -186,19 +107,8 @@ def carry_over(previous: dict[str, Any] | None, record: dict[str, Any]) -> bool:
     for c in record.get("checks", []):
         was = old.get(c["name"])
         if c.get("manual") and was is not None and (was.get("answer") or "") == (c.get("answer") or ""):
-            _grade_by_hand(c, float(was["points"]), was.get("message") or "")
+            grade_by_hand(c, float(was["points"]), was.get("message") or "")
             kept = True
     if kept:
         rescore(record)
     return kept
-
-
-def _warn_ungraded(submissions: str | os.PathLike[str], by_id: dict[str, Any], out: Path) -> None:
-    from labkit.grading.discover import discover
-    try:
-        missing = [s.id for s in discover(submissions) if s.id not in by_id]
-    except LabkitError:
-        return
-    if missing:
-        log.warning("%d submission(s) in %s have no grade in %s yet (%s): run labkit grade without --manual to "
-                    "grade them, then merge again.", len(missing), submissions, out, ", ".join(missing[:5]))

@@ -1,10 +1,9 @@
-"""What grading writes: each submission's feedback and grade files, and the class reports.
+"""A submission's grade record: its files (``feedback.md``, the Gradescope ``results.json``, ``grade.json``),
+reading the records of a grades folder back, and their points and text table.
 
-Per submission (in its folder, named by the id's filesystem-safe form): ``feedback.md``, the Gradescope
-``results.json`` and ``grade.json`` (the record everything else is rebuilt from). Per class:
-``grades.csv``, ``check_pass_rates.csv``, ``score_histogram.png``, ``summary.md`` / ``summary.html``
-(:mod:`.summary`), the TA's sheet ``manual.csv`` (:mod:`.manual`) and ``gradebook.csv`` in the grades root
-(:mod:`.gradebook`). A manual check not graded yet is *pending*: it shows as pending everywhere, never as 0.
+Each submission's files are in its folder, named by the id's filesystem-safe form; ``grade.json`` is the
+record every class report is rebuilt from (:mod:`.class_reports`). A manual check not graded yet is
+*pending*: it shows as pending everywhere, never as 0.
 """
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.config import LabkitError
-from labkit.grading import csvsafe
+from labkit.grading.discover import safe_name
 
 GRADE_FILE = "grade.json"
 CSV_COLUMNS = ["id", "score", "max", "pending", "status", "reason"]
@@ -82,65 +81,12 @@ def read_records(grades_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def folder_of(record: dict[str, Any]) -> str:
     """The record's folder name in the grades folder (its id's filesystem-safe form)."""
-    from labkit.grading.discover import safe_name
     return str(record.get("folder") or safe_name(str(record["id"])))
 
 
-def pass_rates(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """check → passed / graded / pending counts over the submissions (a pending check is not graded yet)."""
-    rates: dict[str, dict[str, int]] = {}
-    for r in records:
-        for c in r.get("checks", []):
-            row = rates.setdefault(c["name"], {"passed": 0, "graded": 0, "pending": 0})
-            if c.get("pending"):
-                row["pending"] += 1
-            else:
-                row["graded"] += 1
-                row["passed"] += 1 if c["passed"] else 0
-    return rates
-
-
-def write_class_reports(records: list[dict[str, Any]], out: Path) -> None:
-    """grades.csv, check_pass_rates.csv, score_histogram.png, summary.md/.html, manual.csv, and gradebook.csv in
-    the grades root."""
-    from labkit.grading import gradebook, manual, summary
-
-    with open(out / "grades.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csvsafe.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        for r in records:
-            w.writerow({**r, "pending": f"{r.get('pending') or 0:g}",
-                        "reason": (r.get("reason") or "").replace("\n", " ")})
-    rates = pass_rates(records)
-    with open(out / "check_pass_rates.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csvsafe.Writer(fh)
-        w.writerow(["check", "passed", "graded", "pass_rate", "pending"])
-        for name, n in rates.items():
-            rate = round(n["passed"] / n["graded"], 3) if n["graded"] else ""
-            w.writerow([name, n["passed"], n["graded"], rate, n["pending"]])
-    _histogram(records, out / "score_histogram.png")
-    summary.write_summary(records, out, rates=rates, histogram=out / "score_histogram.png")
-    manual.write_sheet(records, out)
-    gradebook.write_gradebook(gradebook.root_of(out))
-
-
-def _histogram(records: list[dict[str, Any]], path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    fig = Figure(figsize=(6, 3.5))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    scores = [r["score"] for r in records]
-    top = max([r.get("max") or 0 for r in records] + [1])
-    ax.hist(scores, bins=min(20, max(5, len(scores))), range=(0, top), color="#4C72B0", edgecolor="white")
-    ax.set_xlabel("score")
-    ax.set_ylabel("submissions")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(f"Scores ({len(scores)} submissions)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+def pending_points(checks: list[dict[str, Any]]) -> float:
+    """Points of a submission's checks that wait for a person (manual checks not merged yet)."""
+    return float(sum(c["max"] for c in checks if c.get("pending")))
 
 
 def format_table(records: list[dict[str, Any]]) -> str:

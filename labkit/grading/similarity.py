@@ -3,7 +3,7 @@
 ``labkit similarity SUBMISSIONS --lab LAB --out DIR`` compares every pair of a class, offline:
 
 * **What is compared.** The code each student wrote (the solution regions and solution-tagged cells of the
-  release, found as the grader finds them: :mod:`labkit.release`; and every cell they added) and their
+  release, found as the grader finds them: :mod:`labkit.solutions`; and every cell they added) and their
   hand-graded text (the string a ``manual`` check of the rubric reads, e.g. the reflection; markdown answers;
   comments and added markdown cells).
 * **Normalized.** Code goes through copydetect's filter (pygments tokens; every identifier becomes ``V``,
@@ -20,13 +20,13 @@
   ``1 - (1 - code)(1 - text)`` is in [0, 1].
 
 Writes ``DIR/similarity.csv`` (every pair, best first) and ``DIR/similarity.html`` (self-contained; the
-flagged pairs side by side, the shared passages highlighted, everything a student wrote escaped).
+flagged pairs side by side, the shared passages highlighted, everything a student wrote escaped):
+:mod:`.similarity_report`.
 """
 from __future__ import annotations
 
 import ast
 import hashlib
-import html
 import io
 import json
 import logging
@@ -37,26 +37,21 @@ import tokenize
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
+from labkit import solutions
 from labkit.config import LabkitError
-from labkit.grading import csvsafe
+from labkit.grading.similarity_report import write_report
 
 log = logging.getLogger(__name__)
 
-CSV_NAME, HTML_NAME = "similarity.csv", "similarity.html"
-CSV_COLUMNS = ["a", "b", "score", "code", "text", "matched", "where"]
 CODE_K, CODE_WINDOW = 12, 4      # characters of filtered code per k-gram; winnowing window
 TEXT_K, TEXT_WINDOW = 20, 4      # characters of normalized text per k-gram
 SMOOTH = 3                       # added to the smaller fingerprint count
 DF_POWER = 1                     # a fingerprint n submissions share weighs 1 / (n - 1) ** DF_POWER
 MATCHED_AT = 0.1                 # a kind counts as "matched" from this sub-score
-NOTICE = ("This is a list for a person to read, never a penalty. Similar work has innocent explanations (a "
-          "study group the course allows, a common answer to a short exercise, the same public source, the "
-          "instructor's example): read the passages side by side and talk to the students before concluding "
-          "anything. The score orders pairs for reading; it is not a probability and not evidence by itself.")
 _RECORD = re.compile(r"""labkit\s*\.\s*record\(\s*["'](\w+)["']""")
 
 
@@ -156,18 +151,14 @@ class Edition:
     boilerplate: set[int]
 
 
-def _source(cell: dict[str, Any]) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
 def edition_of(lab: str, *, labs_dir: str | os.PathLike[str] | None = None) -> Edition:
     """The student edition of ``lab`` as :mod:`labkit.release` writes it, its fingerprints, and the recorded
     names the rubric's hand-graded checks read."""
     from labkit import release
+    from labkit.notebooks import read_notebook
     from labkit.rubrics import load_rubric
     path = release.lab_source_path(lab, labs_dir)
-    ed = release.release_notebook(release.read_notebook(path), lab, name=str(path))
+    ed = release.release_notebook(read_notebook(path), lab, name=str(path))
     meta = ed.metadata[release.METADATA_KEY]
     try:
         records = {c.trigger for c in load_rubric(lab).checks if c.manual and c.trigger}
@@ -175,11 +166,12 @@ def edition_of(lab: str, *, labs_dir: str | os.PathLike[str] | None = None) -> E
         records = {"reflection"}
     boiler: set[int] = set()
     for c in ed.cells:
-        src = _source(c)
+        src = solutions.cell_source(c)
         boiler |= set(code_fingerprints(src)) if c.get("cell_type") == "code" else set()
         boiler |= set(text_fingerprints(_comments(src) if c.get("cell_type") == "code" else src))
     return Edition(lab=lab, answer_ids=set(meta["answer_cells"]), known_ids={c["id"] for c in ed.cells},
-                   cells={c["id"]: _source(c) for c in ed.cells}, text_records=records or {"reflection"},
+                   cells={c["id"]: solutions.cell_source(c) for c in ed.cells},
+                   text_records=records or {"reflection"},
                    boilerplate=boiler)
 
 
@@ -214,21 +206,19 @@ def _strings(code: str) -> str | None:
 
 def _regions(src: str, edition_src: str | None) -> list[str]:
     """The bodies of a cell's solution regions; when the markers were broken, the lines the edition lacks."""
-    from labkit import release
     try:
-        regions = release.find_regions(src)
+        regions = solutions.find_regions(src)
     except LabkitError:
         regions = None
     lines = src.split("\n")
     if regions:
         return ["\n".join(lines[r.begin + 1:r.end]) for r in regions]
     given = set((edition_src or "").split("\n"))
-    return ["\n".join(ln for ln in lines if ln not in given and not release._MARKER_WORDS.search(ln))]
+    return ["\n".join(ln for ln in lines if ln not in given and not solutions.MARKER_WORDS.search(ln))]
 
 
 def units_of(nb: dict[str, Any], ed: Edition) -> list[tuple[str, str, str]]:
     """(label, kind, raw) of everything a student wrote in a notebook (JSON dict)."""
-    from labkit import release
     found: list[tuple[str, str, str]] = []
     for index, cell in enumerate(nb.get("cells", [])):
         if not isinstance(cell, dict):
@@ -236,17 +226,17 @@ def units_of(nb: dict[str, Any], ed: Edition) -> list[tuple[str, str, str]]:
         meta = cell.get("metadata") or {}
         if "injected-parameters" in (meta.get("tags") or []):
             continue
-        cid, kind, src = str(cell.get("id") or ""), cell.get("cell_type"), _source(cell)
+        cid, kind, src = str(cell.get("id") or ""), cell.get("cell_type"), solutions.cell_source(cell)
         name = (_RECORD.findall(src) or [cid or f"cell {index + 1}"])[-1]
-        whole = release.is_solution_cell(cell)
-        if cid in ed.answer_ids or whole or release.BEGIN_MARKER in src:
+        whole = solutions.is_solution_cell(cell)
+        if cid in ed.answer_ids or whole or solutions.BEGIN_MARKER in src:
             bodies = [src] if whole else _regions(src, ed.cells.get(cid))
         elif cid and cid in ed.known_ids:
             continue  # a setup cell: the edition's, altered or not
         else:
             bodies, name = [src], f"added cell {cid or index + 1}"
         for body in bodies:
-            if not body.strip() or body.strip() in (release.CODE_STUB, release.ANSWER_STUB):
+            if not body.strip() or body.strip() in (solutions.CODE_STUB, solutions.ANSWER_STUB):
                 continue
             if kind != "code":
                 found.append((name, "text", body))
@@ -385,82 +375,6 @@ def similarity(submissions_dir: str | os.PathLike[str], lab: str, out: str | os.
                 works.append(fingerprint(*a, ed))
                 bar.update(1)
     pairs = compare(works)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path, html_path = out / CSV_NAME, out / HTML_NAME
-    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-        w = csvsafe.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(pairs)
     seconds = round(time.perf_counter() - t0, 2)
-    html_path.write_text(render_html(pairs, works, lab, top=top, seconds=seconds), encoding="utf-8")
+    csv_path, html_path = write_report(pairs, works, lab, Path(out), top=top, seconds=seconds)
     return {"pairs": pairs, "works": works, "csv": csv_path, "html": html_path, "seconds": seconds}
-
-
-def _marked(raw: str, spans: Iterable[tuple[int, int]]) -> str:
-    """``raw`` escaped, the spans (merged) wrapped in <mark>."""
-    merged: list[list[int]] = []
-    for s, e in sorted(spans):
-        if merged and s <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], e)
-        else:
-            merged.append([s, e])
-    out, last = [], 0
-    for s, e in merged:
-        out += [html.escape(raw[last:s]), "<mark>", html.escape(raw[s:e]), "</mark>"]
-        last = e
-    out.append(html.escape(raw[last:]))
-    return "".join(out)
-
-
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:90em;color:#222}
-.notice{background:#fff6d6;border:1px solid #e0c060;padding:.8em 1em;border-radius:4px}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
-.pair{margin:2em 0;border-top:2px solid #888;padding-top:.5em}.side{display:flex;gap:1em}
-.side>div{flex:1;min-width:0}pre{white-space:pre-wrap;word-break:break-word;background:#f6f6f6;padding:.6em;
-border-radius:4px;font-size:90%}mark{background:#ffd24d}.muted{color:#666}"""
-
-
-def render_html(pairs: list[dict[str, Any]], works: list[Work], lab: str, *, top: int = 20,
-                seconds: float | None = None) -> str:
-    """The self-contained report: the notice, the ranking, the top pairs side by side (all student text
-    escaped)."""
-    e = html.escape
-    shown = [p for p in pairs[:max(0, top)] if p["score"] > 0]
-    skipped = [w for w in works if w.problem]
-    h = [f"<!doctype html><html><head><meta charset='utf-8'><title>Similarity: {e(lab)}</title>"
-         f"<style>{_CSS}</style></head><body>",
-         f"<h1>Pairs of submissions that share work: {e(lab)}</h1>",
-         f"<p class='notice'><strong>{e(NOTICE)}</strong></p>",
-         f"<p class='muted'>{len(works) - len(skipped)} submissions compared, {len(pairs)} pairs"
-         + (f", in {seconds:g} s" if seconds is not None else "") + ". Compared: the code of the solution regions "
-         "and of added cells (identifiers, comments, layout and cell order do not matter) and the hand-graded "
-         "text. Discounted: everything the released edition gives, and what many students share (a fingerprint "
-         "shared by n submissions weighs 1/(n-1)). Score = 1 - (1 - code)(1 - text). Every pair is in "
-         f"{CSV_NAME}.</p>"]
-    if skipped:
-        h.append("<p>Not compared: " + "; ".join(f"{e(w.id)} ({e(w.problem)})" for w in skipped) + "</p>")
-    h.append("<table><tr><th>#</th><th>a</th><th>b</th><th>score</th><th>code</th><th>text</th>"
-             "<th>matched</th></tr>")
-    for n, p in enumerate(shown, 1):
-        h.append(f"<tr><td><a href='#pair-{n}'>{n}</a></td><td>{e(p['a'])}</td><td>{e(p['b'])}</td>"
-                 f"<td>{p['score']:.3f}</td><td>{p['code']:.3f}</td><td>{p['text']:.3f}</td>"
-                 f"<td>{e(p['matched'])}</td></tr>")
-    h.append("</table>")
-    for n, p in enumerate(shown, 1):
-        h.append(f"<div class='pair' id='pair-{n}'><h2>{n}. {e(p['a'])} and {e(p['b'])}: {p['score']:.3f}</h2>"
-                 f"<p class='muted'>code {p['code']:.3f}, text {p['text']:.3f}</p>")
-        units = p.get("_units") or []
-        if not units:
-            h.append("<p class='muted'>No passage shares enough to show.</p>")
-        for ua, ub, _w in units:
-            common = ua.spans.keys() & ub.spans.keys()
-            h.append("<div class='side'>")
-            for who, u in ((p["a"], ua), (p["b"], ub)):
-                spans = [s for k in common for s in u.spans[k]]
-                h.append(f"<div><h3>{e(who)}: {e(u.label)} <span class='muted'>({u.kind})</span></h3>"
-                         f"<pre>{_marked(u.raw, spans)}</pre></div>")
-            h.append("</div>")
-        h.append("</div>")
-    h.append(f"<p class='notice'>{e(NOTICE)}</p></body></html>")
-    return "\n".join(h)

@@ -41,7 +41,7 @@ def needs_a_person(records: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
             rows.append((sid, _STATUS_WORDS.get(status, status), _one_line(r.get("reason") or status)))
         changes = list(r.get("changes") or [])
         if changes:
-            what = "older release" if any("older release" in c for c in changes) else "altered or deleted cells"
+            what = "older release" if r.get("older_release") else "altered or deleted cells"
             rows.append((sid, what, _one_line("; ".join(changes))))
         edited = [n for n in r.get("notes") or [] if n.startswith("results.json differs")]
         if edited and status != "flagged":

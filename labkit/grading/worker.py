@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from labkit import selfcheck
-from labkit.config import LabkitError, data_dir, labkit_home
+from labkit.config import DEFAULT_PROFILE, LabkitError, data_dir, labkit_home
 from labkit.contain import become_subreaper
 from labkit.grading.discover import Submission
-from labkit.grading.reports import write_submission_files
+from labkit.grading.reports import pending_points, write_submission_files
 from labkit.sandbox import Limits, Sandbox
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ MAX_KEPT_NOTEBOOK_MB = 20    # executed notebooks larger than this are not kept 
 MAX_READ_MB = 64             # results.json / executed notebook larger than this are not parsed by the grader
 MAX_NOTEBOOK_MB = 64         # a submitted notebook larger than this is refused unread (clear its outputs)
 KEPT_NOTEBOOK = "executed.ipynb"  # the executed notebook, kept in the student's folder of the grades
+GRADE_TIMEOUT_S = 900        # wall-clock seconds a submission's run may take, unless told otherwise (`--timeout`)
+CHECK_TIMEOUT_S = 600        # what the rubric's checks of one submission may add to it
 
 
 @dataclass
@@ -47,13 +49,13 @@ class GradeOptions:
     lab: str
     out: str
     rubric: str | None = None
-    timeout: float = 600.0
+    timeout: float = GRADE_TIMEOUT_S
     parameters: dict[str, Any] = field(default_factory=dict)
-    profile: str = "offline"
+    profile: str = DEFAULT_PROFILE
     isolation: str = "auto"
     limits: Limits = field(default_factory=Limits)
     force: bool = False
-    check_timeout: float = 600.0
+    check_timeout: float = CHECK_TIMEOUT_S
     keep_scratch: bool = False
     hidden_seed: int | None = None   # seed of the dialogues the re-run checks generate (drawn once per batch)
 
@@ -92,7 +94,7 @@ def _cell_parameters(nb: Any) -> dict[str, Any]:
     """The parameters cell's names and literal values (None where not a literal) of a notebook."""
     import nbformat
 
-    from labkit.run import inspect_parameters
+    from labkit.run_params import inspect_parameters
     with tempfile.TemporaryDirectory(prefix="labkit-params-") as tmp:
         path = Path(tmp) / "notebook.ipynb"
         try:
@@ -113,8 +115,8 @@ def _small(path: Path, mb: float = MAX_READ_MB) -> bool:
 
 def _results_of(run: Any) -> tuple[dict[str, Any], list[str]]:
     """Recorded results: results.json (mirrored by labkit.record) checked against the notebook's outputs."""
+    from labkit.notebooks import read_notebook
     from labkit.record import results_from_notebook
-    from labkit.run import read_notebook
     notes: list[str] = []
     from_nb: dict[str, Any] = {}
     if _small(run.output_notebook):
@@ -174,11 +176,6 @@ def run_checks(rubric: Any, ctx: Any, scratch: Path | None = None) -> tuple[list
     return checks, round(score, 3), forged
 
 
-def pending_points(checks: list[dict[str, Any]]) -> float:
-    """Points of a submission's checks that wait for a person (manual checks not merged yet)."""
-    return float(sum(c["max"] for c in checks if c.get("pending")))
-
-
 def _assess(rubric: Any, result: Any, source_nb: Any, *, lab: str, params: dict[str, Any], profile: str,
             scratch: Path | None = None, hidden_seed: int | None = None) -> dict[str, Any]:
     """Read a run's results and run the rubric on them: the record fields both paths share.
@@ -186,6 +183,7 @@ def _assess(rubric: Any, result: Any, source_nb: Any, *, lab: str, params: dict[
     ``params`` are what the run was given (the rubric's and the grader's, not the notebook's own): the checks
     see them over the parameters cell's values, and a ``dataset`` among them is the data they check against."""
     from labkit.rubrics.checks import GradeContext
+    from labkit.run_outcome import run_message
 
     results, notes = _results_of(result)
     info = results.get("run_info")
@@ -193,9 +191,8 @@ def _assess(rubric: Any, result: Any, source_nb: Any, *, lab: str, params: dict[
     if lab_in_run and lab_in_run != lab:
         notes.append(f"the notebook recorded lab {lab_in_run!r}, graded as {lab}")
     message = result.message
-    if scratch is not None:  # the grader keeps the executed notebook in the student's folder
-        message = message.replace(f"partial notebook: {result.output_notebook}", f"partial notebook: {KEPT_NOTEBOOK}")
-    message = _short(message, scratch)
+    if scratch is not None:  # the grader keeps the executed notebook in the student's folder: name that copy
+        message = _short(run_message(result, partial_notebook=KEPT_NOTEBOOK), scratch)
     ctx = GradeContext(lab=lab, status=result.status, results=results, artifacts=result.output_dir,
                        params={**_cell_parameters(source_nb), **params, "output_dir": str(result.output_dir)},
                        profile=profile, run_message=message, dataset=params.get("dataset"),
@@ -209,18 +206,18 @@ def _assess(rubric: Any, result: Any, source_nb: Any, *, lab: str, params: dict[
 # ---------------------------------------------------------------- the trusted path
 
 def grade_run(result: Any, *, rubric: str | None = None, parameters: dict[str, Any] | None = None,
-              profile: str = "offline", hidden_seed: int | None = None) -> dict[str, Any]:
-    """Grade an already executed lab (a labkit.run.RunResult) with its rubric, without re-executing it.
+              profile: str = DEFAULT_PROFILE, hidden_seed: int | None = None) -> dict[str, Any]:
+    """Grade an already executed lab (a labkit.run_outcome.RunResult) with its rubric, without re-executing it.
 
     Trusted use only (``labkit run --grade`` / ``make labs``): no sandbox is involved. The re-run checks'
     dialogues are generated with ``hidden_seed`` (drawn here when None, and recorded)."""
-    from labkit import run as runmod
+    from labkit.notebooks import read_notebook
     from labkit.rubrics import load_rubric
     from labkit.rubrics.checks import draw_hidden_seed
 
     rub = load_rubric(rubric or result.lab)
     seed = draw_hidden_seed() if hidden_seed is None else int(hidden_seed)
-    graded = _assess(rub, result, runmod.read_notebook(result.notebook), lab=result.lab,
+    graded = _assess(rub, result, read_notebook(result.notebook), lab=result.lab,
                      params=dict(parameters or {}), profile=profile, hidden_seed=seed)
     return {"id": result.lab, "max": rub.max_points, **graded, "isolation": "none (trusted run)", "lab": result.lab,
             "hidden_seed": seed,
@@ -298,20 +295,26 @@ def _defuse_scratch(scratch: Path) -> list[str]:
     return [f"symbolic links removed before checking: {', '.join(removed[:5])}"] if removed else []
 
 
-def _release_lines(nb: Any) -> list[str]:
-    """Lines from labkit.release about altered setup cells or older releases (advisory, never fatal)."""
-    from labkit.release import describe_submission
+def _note_release_changes(nb: Any, record: dict[str, Any]) -> None:
+    """How the submission differs from its release (labkit.grading.provenance; advisory, never fatal): every change in
+    the notes, the ones that need a person in ``changes`` for the class summary, and whether it was built from
+    an older release."""
+    from labkit.grading.provenance import Change, submission_changes
     try:
-        return [str(line) for line in (describe_submission(nb) or [])]
-    except Exception as err:  # the release helper's view is advisory
-        log.debug("describe_submission failed", exc_info=True)
-        return [f"(could not compare with the release: {type(err).__name__})"]
+        changes = submission_changes(nb)
+    except Exception as err:  # the provenance view is advisory
+        log.debug("submission_changes failed", exc_info=True)
+        changes = [Change("not_compared", error=type(err).__name__)]
+    record["notes"] += [c.text for c in changes]
+    record["changes"] = [c.text for c in changes if c.needs_review]
+    record["older_release"] = any(c.kind == "older_release" for c in changes)
 
 
 def _source_notebook(sub: Submission) -> Any:
     """The submitted notebook, read and checked for a parameters cell (_Refused with the reason otherwise)."""
-    from labkit import run as runmod
     from labkit.grading.discover import LINK_REFUSED
+    from labkit.notebooks import read_notebook
+    from labkit.run_params import has_parameters_cell
     if sub.problem:
         raise _Refused(sub.problem)
     path = Path(sub.notebook)  # type: ignore[arg-type]
@@ -322,10 +325,10 @@ def _source_notebook(sub: Submission) -> Any:
     if any(p.is_symlink() for p in inside):
         raise _Refused(f"{name} is reached through a symbolic link: {LINK_REFUSED}")
     try:
-        nb = runmod.read_notebook(path, max_mb=MAX_NOTEBOOK_MB, follow_links=False, name=name)
+        nb = read_notebook(path, max_mb=MAX_NOTEBOOK_MB, follow_links=False, name=name)
     except LabkitError as err:
         raise _Refused(str(err)) from None
-    if not runmod.has_parameters_cell(nb):
+    if not has_parameters_cell(nb):
         raise _Refused("missing parameters cell: no code cell is tagged 'parameters' (it was deleted or "
                        "untagged); restore it from the released notebook")
     return nb
@@ -334,7 +337,7 @@ def _source_notebook(sub: Submission) -> Any:
 def _execute(sub: Submission, scratch: Path, rubric: Any, opts: GradeOptions, params: dict[str, Any],
              record: dict[str, Any]) -> Any:
     """Copy the submission into scratch and run it in its sandbox (its isolation noted in ``record``)."""
-    from labkit import run as runmod
+    from labkit.run import execute
     os.chmod(scratch, 0o755)
     try:
         nb_copy = _copy_submission(sub, scratch)
@@ -343,7 +346,7 @@ def _execute(sub: Submission, scratch: Path, rubric: Any, opts: GradeOptions, pa
     sandbox = _make_sandbox(scratch, rubric, opts)
     record["isolation"] = sandbox.describe()
     try:
-        return runmod.execute(nb_copy, scratch / "outputs", params, profile=opts.profile,
+        return execute(nb_copy, scratch / "outputs", params, profile=opts.profile,
                               cell_timeout=opts.timeout, timeout=opts.timeout, cwd=nb_copy.parent, lab=opts.lab,
                               from_cli=True, sandbox=sandbox, max_output_mb=opts.limits.output_mb)
     except LabkitError as err:
@@ -371,10 +374,7 @@ def grade_one(sub: Submission, opts: GradeOptions) -> dict[str, Any]:
         source_nb = _source_notebook(sub)
         if "dataset" in _cell_parameters(source_nb):
             params.setdefault("dataset", None)  # the grader's data (the profile's unless given), not the notebook's
-        changes = _release_lines(source_nb)
-        record["notes"] += changes
-        from labkit.release import needs_review
-        record["changes"] = [line for line in changes if needs_review(line)]  # for the class summary
+        _note_release_changes(source_nb, record)
         scratch = Path(tempfile.mkdtemp(prefix=f"labkit-grade-{sub.slug}-"))
         result = _execute(sub, scratch, rubric, opts, params, record)
         record["run_seconds"], record["run_status"] = result.seconds, result.status
@@ -407,7 +407,7 @@ def _keep_notebook(path: Path, out_dir: Path) -> None:
 
 
 def _one_main(spec_path: str) -> int:
-    from labkit.run import skip_slow_optional_imports
+    from labkit.run_engine import skip_slow_optional_imports
     skip_slow_optional_imports()
     become_subreaper()  # orphans of the submission's run (setsid, double fork) are re-parented to this process
     spec = json.loads(Path(spec_path).read_text())

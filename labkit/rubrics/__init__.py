@@ -240,6 +240,46 @@ def import_builtin_checks() -> None:
         import_checks(lab.checks)
 
 
+def _check_spec(path: Path, number: int, entry: Any) -> CheckSpec:
+    """Rubric entry ``number`` (1-based) as a CheckSpec; LabkitError naming the rubric and what is wrong."""
+    if not isinstance(entry, dict) or "name" not in entry or "type" not in entry:
+        raise LabkitError(f"Rubric {path}: check #{number} needs at least 'name' and 'type'.")
+    entry = dict(entry)
+    name, kind = str(entry.pop("name")), str(entry.pop("type"))
+    if kind not in CHECKS:
+        raise LabkitError(f"Rubric {path}: check {name!r} has unknown type {kind!r}; known: {', '.join(sorted(CHECKS))}.")
+    verify = entry.get("verify")
+    if kind == "exercise" and isinstance(verify, dict) and verify.get("type") not in VERIFIERS:
+        raise LabkitError(f"Rubric {path}: exercise check {name!r} has unknown verify type {verify.get('type')!r}; "
+                          f"known: {', '.join(sorted(VERIFIERS))}.")
+    public, after = entry.pop("public", False), entry.pop("after", None)
+    if not isinstance(public, bool):
+        raise LabkitError(f"Rubric {path}: check {name!r} has public: {public!r}; expected true or false.")
+    if after is not None and not isinstance(after, str):
+        raise LabkitError(f"Rubric {path}: check {name!r} has after: {after!r}; expected the name of a "
+                          "recorded result, e.g. after: prompt_tokens.")
+    spec = CheckSpec(name=name, type=kind, points=float(entry.pop("points", 1)),
+                     pass_msg=str(entry.pop("pass", "") or ""), fail_msg=str(entry.pop("fail", "") or ""),
+                     params=entry, public=public, after=after)
+    if public and spec.trigger is None:
+        raise LabkitError(f"Rubric {path}: check {name!r} is public but nothing triggers it in the learner's "
+                          "kernel; add after: <the recorded result it checks>, or make it hidden.")
+    return spec
+
+
+def _hidden(path: Path, raw: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """(hidden_data, hidden_paths) of a rubric: the hidden data file is masked like every hidden path."""
+    hidden_data = raw.get("hidden_data")
+    if hidden_data is not None and not isinstance(hidden_data, str):
+        raise LabkitError(f"Rubric {path}: hidden_data: {hidden_data!r}; expected the path of a DialogSum .jsonl "
+                          "file (relative to the project, or absolute), or no hidden_data to generate the "
+                          "hidden dialogues at grading time.")
+    hidden_paths = [str(p) for p in raw.get("hidden_paths") or []]
+    if hidden_data and hidden_data not in hidden_paths:
+        hidden_paths.append(hidden_data)  # the sandbox masks it like any hidden path
+    return hidden_data, hidden_paths
+
+
 def load_rubric(path_or_lab: str | Path) -> Rubric:
     """Load a rubric from a YAML path, or the default rubric of a lab id (see labkit.labs).
 
@@ -263,41 +303,10 @@ def load_rubric(path_or_lab: str | Path) -> Rubric:
     entries = raw.get("checks")
     if not isinstance(entries, list) or not entries:
         raise LabkitError(f"Rubric {path} has no 'checks' list.")
-    specs = []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or "name" not in entry or "type" not in entry:
-            raise LabkitError(f"Rubric {path}: check #{i + 1} needs at least 'name' and 'type'.")
-        entry = dict(entry)
-        name, kind = str(entry.pop("name")), str(entry.pop("type"))
-        if kind not in CHECKS:
-            raise LabkitError(f"Rubric {path}: check {name!r} has unknown type {kind!r}; known: {', '.join(sorted(CHECKS))}.")
-        verify = entry.get("verify")
-        if kind == "exercise" and isinstance(verify, dict) and verify.get("type") not in VERIFIERS:
-            raise LabkitError(f"Rubric {path}: exercise check {name!r} has unknown verify type {verify.get('type')!r}; "
-                              f"known: {', '.join(sorted(VERIFIERS))}.")
-        public, after = entry.pop("public", False), entry.pop("after", None)
-        if not isinstance(public, bool):
-            raise LabkitError(f"Rubric {path}: check {name!r} has public: {public!r}; expected true or false.")
-        if after is not None and not isinstance(after, str):
-            raise LabkitError(f"Rubric {path}: check {name!r} has after: {after!r}; expected the name of a "
-                              "recorded result, e.g. after: prompt_tokens.")
-        spec = CheckSpec(name=name, type=kind, points=float(entry.pop("points", 1)),
-                         pass_msg=str(entry.pop("pass", "") or ""), fail_msg=str(entry.pop("fail", "") or ""),
-                         params=entry, public=public, after=after)
-        if public and spec.trigger is None:
-            raise LabkitError(f"Rubric {path}: check {name!r} is public but nothing triggers it in the learner's "
-                              "kernel; add after: <the recorded result it checks>, or make it hidden.")
-        specs.append(spec)
+    specs = [_check_spec(path, i + 1, entry) for i, entry in enumerate(entries)]
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise LabkitError(f"Rubric {path}: check names must be unique.")
-    hidden_data = raw.get("hidden_data")
-    if hidden_data is not None and not isinstance(hidden_data, str):
-        raise LabkitError(f"Rubric {path}: hidden_data: {hidden_data!r}; expected the path of a DialogSum .jsonl "
-                          "file (relative to the project, or absolute), or no hidden_data to generate the "
-                          "hidden dialogues at grading time.")
-    hidden_paths = [str(p) for p in raw.get("hidden_paths") or []]
-    if hidden_data and hidden_data not in hidden_paths:
-        hidden_paths.append(hidden_data)  # the sandbox masks it like any hidden path
+    hidden_data, hidden_paths = _hidden(path, raw)
     return Rubric(lab=str(raw.get("lab") or path.stem), checks=specs, title=str(raw.get("title") or ""), path=path,
                   hidden_paths=hidden_paths, parameters=dict(raw.get("parameters") or {}), hidden_data=hidden_data)

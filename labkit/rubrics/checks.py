@@ -17,8 +17,9 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from labkit.config import DEFAULT_PROFILE, OFFLINE_PROFILE
 from labkit.rubrics import Outcome, check, verifier, VERIFIERS
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class GradeContext:
     results: dict[str, Any]           # recorded results (results.json, else the notebook's outputs)
     artifacts: Path                   # the lab's output_dir in the scratch copy
     params: dict[str, Any] = field(default_factory=dict)   # effective parameters of the run
-    profile: str = "offline"
+    profile: str = DEFAULT_PROFILE
     run_message: str = ""
     cache: dict[str, Any] = field(default_factory=dict)
     dataset: str | None = None        # the data the run was graded on (None: the profile's)
@@ -209,7 +210,7 @@ def adapter_trainable_params(ctx: GradeContext, adapter: str = "peft_adapter", k
 
 def grader_profile(ctx: GradeContext) -> Any:
     """The profile the grader loads its own data and models from (with the run's dataset when one was given)."""
-    from labkit.config import get_profile
+    from labkit.profiles import get_profile
     return get_profile(ctx.profile, **({"dataset": str(ctx.dataset)} if ctx.dataset else {}))
 
 
@@ -281,6 +282,41 @@ def reference_mismatch(ctx: GradeContext, df: Any, ref_col: str) -> list[str]:
     return [i for i, r in zip(df["id"], df[ref_col]) if refs.get(str(i)) != r]
 
 
+def recorded_rouge_matches(ctx: GradeContext, key: str, recompute: Callable[[GradeContext], dict[str, Any]], *,
+                           tolerance: float, what: str) -> Outcome:
+    """The mean ROUGE-1 recorded under ``key`` (name → a RougeResult's dict: a strategy, a model) against
+    ``recompute(ctx)`` (name → the RougeResult the grader recomputed from the saved outputs), entry by entry.
+
+    Every entry of either side counts, and a missing one is never skipped: an entry recorded and recomputed
+    within ``tolerance`` passes; one whose recorded mean differs or is not a number, or that was recorded but
+    has no saved outputs to recompute it from, fails and marks the check forged (a recorded number the
+    artifacts do not back); one recomputed from the saved outputs but missing from the record fails with that
+    reason (nothing was claimed, so not forged). Partial credit: the share of entries that pass."""
+    recorded = ctx.results.get(key)
+    if not isinstance(recorded, dict) or not recorded:
+        return Outcome.fail(f"{key} was not recorded")
+    try:
+        recomputed = recompute(ctx)
+    except (FileNotFoundError, ValueError) as err:
+        return Outcome.fail(str(err))
+    good, bad, forged = [], [], False
+    for name in [*recomputed, *(n for n in recorded if n not in recomputed)]:
+        theirs, r = mean_of(recorded.get(name)), recomputed.get(name)
+        mine = r.scores.get("rouge1") if r is not None else None
+        if name not in recorded:
+            bad.append(f"{name} (not recorded, recomputed {'-' if mine is None else f'{mine:.4f}'})")
+        elif mine is None:
+            bad.append(f"{name} (recorded {theirs}, nothing saved to recompute it from)")
+            forged = True
+        elif close(theirs, mine, tolerance):
+            good.append(name)
+        else:
+            bad.append(f"{name} (recorded {theirs}, recomputed {mine:.4f})")
+            forged = True
+    detail = "mismatch: " + "; ".join(bad) if bad else f"all {len(good)} {what} match"
+    return Outcome(len(good) / (len(good) + len(bad)), detail, forged=forged)
+
+
 def draw_hidden_seed() -> int:
     """A fresh seed for a batch's hidden dialogues: unguessable, so no student can have generated them."""
     import secrets
@@ -295,6 +331,7 @@ def _generated_dialogues(ctx: GradeContext, n: int, toxic_only: bool) -> list[di
 
     from labkit import datagen
     from labkit.data import load_dialogsum
+    from labkit.insults import is_toxic_text
     if ctx.hidden_seed is None:
         ctx.hidden_seed = draw_hidden_seed()
     public = ctx.cache.get("public_dialogues")
@@ -306,7 +343,7 @@ def _generated_dialogues(ctx: GradeContext, n: int, toxic_only: bool) -> list[di
     rows = datagen.generate_dialogsum(seed=int(ctx.hidden_seed), sizes={"hidden": size})["hidden"]
     rows = [r for r in rows if r["dialogue"] not in public]
     if toxic_only:
-        rows = [r for r in rows if datagen.is_toxic_text(r["summary"])]
+        rows = [r for r in rows if is_toxic_text(r["summary"])]
     return rows[:n]
 
 
@@ -327,7 +364,7 @@ def _hidden_file(ctx: GradeContext, n: int, toxic_only: bool) -> list[dict]:
                 if isinstance(row, dict) and "dialogue" in row and "summary" in row:
                     rows.append(row)
     if toxic_only:
-        from labkit.datagen import is_toxic_text
+        from labkit.insults import is_toxic_text
         rows = [r for r in rows if is_toxic_text(r["summary"])] or rows
     return rows[:n]
 
@@ -349,14 +386,14 @@ def hidden_dialogues(ctx: GradeContext, n: int, toxic_only: bool = False) -> lis
         if ctx.hidden_data:
             rows = _hidden_file(ctx, n, toxic_only)
             ctx.hidden_source = f"the rubric's hidden_data file {Path(str(ctx.hidden_data)).name}"
-        elif ctx.profile == "offline" and not ctx.dataset:
+        elif ctx.profile == OFFLINE_PROFILE and not ctx.dataset:
             rows = _generated_dialogues(ctx, n, toxic_only)
             ctx.hidden_source = f"generated at grading time by labkit.datagen, seed {ctx.hidden_seed}"
         else:
             from labkit.data import load_dialogsum
             rows = list(load_dialogsum(grader_profile(ctx))["validation"])
             if toxic_only:
-                from labkit.datagen import is_toxic_text
+                from labkit.insults import is_toxic_text
                 rows = [r for r in rows if is_toxic_text(r["summary"])] or rows
             rows = rows[:n]
             ctx.hidden_source = "the validation split (learners have it: name a hidden_data file in the rubric)"

@@ -6,8 +6,8 @@ from typing import Any
 
 from labkit.rubrics import Outcome, check, verifier
 from labkit.rubrics.checks import (
-    GradeContext, close, grader_profile, grader_test_split, lookup, mean_of, number, read_csv, reference_mismatch,
-    references, rouge_of,
+    GradeContext, close, grader_profile, grader_test_split, lookup, number, read_csv, recorded_rouge_matches,
+    reference_mismatch, references, rouge_of,
 )
 
 
@@ -47,23 +47,9 @@ def lab1_generations_csv(ctx: GradeContext, min_rows: int = 1) -> Outcome:
 
 @check("lab1_rouge_recomputed")
 def lab1_rouge_recomputed(ctx: GradeContext, tolerance: float = 0.005) -> Outcome:
-    """Recorded ROUGE per strategy equals ROUGE recomputed from generations.csv (partial credit per strategy)."""
-    recorded = ctx.results.get("rouge_by_strategy")
-    if not isinstance(recorded, dict) or not recorded:
-        return Outcome.fail("rouge_by_strategy was not recorded")
-    try:
-        recomputed = _lab1_recomputed(ctx)
-    except (FileNotFoundError, ValueError) as err:
-        return Outcome.fail(str(err))
-    good, bad = [], []
-    for strategy, block in recorded.items():
-        r = recomputed.get(strategy)
-        mine = r.scores.get("rouge1") if r is not None else None
-        (good if close(mean_of(block), mine, tolerance) else bad).append(
-            f"{strategy} (recorded {mean_of(block)}, recomputed {mine if mine is None else round(mine, 4)})")
-    frac = len(good) / len(recorded)
-    detail = "mismatch: " + "; ".join(bad) if bad else f"{len(good)} strategies match"
-    return Outcome(frac, detail, forged=bool(bad))
+    """Recorded ROUGE per strategy equals ROUGE recomputed from generations.csv (partial credit per strategy;
+    a strategy recorded but not saved, or saved but not recorded, fails: see recorded_rouge_matches)."""
+    return recorded_rouge_matches(ctx, "rouge_by_strategy", _lab1_recomputed, tolerance=tolerance, what="strategies")
 
 
 @check("lab1_prompt_budget")

@@ -7,8 +7,8 @@ from typing import Any
 
 from labkit.rubrics import Outcome, check, verifier
 from labkit.rubrics.checks import (
-    GradeContext, MAX_ARTIFACT_MB, close, close_answer, grader_profile, grader_test_split, hidden_dialogues,
-    mean_of, read_csv, reference_mismatch, references, rouge_of, significant_gain,
+    GradeContext, MAX_ARTIFACT_MB, close_answer, grader_profile, grader_test_split, hidden_dialogues, read_csv,
+    recorded_rouge_matches, reference_mismatch, references, rouge_of, significant_gain,
 )
 
 
@@ -51,19 +51,9 @@ def lab2_summaries_csv(ctx: GradeContext) -> Outcome:
 @check("lab2_rouge_recomputed")
 def lab2_rouge_recomputed(ctx: GradeContext, tolerance: float = 0.005) -> Outcome:
     """Recorded ROUGE of each model equals ROUGE recomputed from summaries.csv (partial credit per model; QLoRA
-    counts only where its column was saved)."""
-    recorded = ctx.results.get("rouge")
-    if not isinstance(recorded, dict):
-        return Outcome.fail("rouge was not recorded")
-    try:
-        rec = _lab2_recomputed(ctx)
-    except (FileNotFoundError, ValueError) as err:
-        return Outcome.fail(str(err))
-    good, bad = [], []
-    for model, r in rec.items():
-        mine, theirs = r.scores["rouge1"], mean_of(recorded.get(model))
-        (good if close(mine, theirs, tolerance) else bad).append(f"{model} (recorded {theirs}, recomputed {mine:.4f})")
-    return Outcome(len(good) / len(rec), "mismatch: " + "; ".join(bad) if bad else "all models match", forged=bool(bad))
+    counts only where its column was saved; a model recorded but not saved, or saved but not recorded, fails:
+    see recorded_rouge_matches)."""
+    return recorded_rouge_matches(ctx, "rouge", _lab2_recomputed, tolerance=tolerance, what="models")
 
 
 @check("lab2_finetuning_helps")
@@ -224,7 +214,7 @@ def lab2_checkpoint_ratio(ctx: GradeContext, answer: Any, rel_tol: float = 0.01)
 @verifier("lab2_full_ft_memory_gb")
 def lab2_full_ft_memory_gb(ctx: GradeContext, answer: Any, params: int = 247_577_856, rel_tol: float = 1e-3) -> Outcome:
     """The course's rule-of-thumb training memory of flan-t5-base, in GB (labkit.finetune.estimate_memory)."""
-    from labkit.finetune import estimate_memory
+    from labkit.training.memory import estimate_memory
     return close_answer(answer, estimate_memory(params).training_bytes / 1e9, rel_tol=rel_tol, abs_tol=0,
                          what="the rule-of-thumb memory of full fine-tuning")
 

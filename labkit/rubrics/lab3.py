@@ -26,14 +26,13 @@ def _hate(ctx: GradeContext, texts: list[str]) -> Any:
 
 
 @check("lab3_toxicity_recomputed")
-def lab3_toxicity_recomputed(ctx: GradeContext, tolerance: float = 0.01) -> Outcome:
-    """Recorded mean toxicity before/after equals the classifier's scores of toxicity_eval.csv's summaries."""
+def lab3_toxicity_recomputed(ctx: GradeContext, *, tolerance: float) -> Outcome:
+    """Recorded mean toxicity before/after equals the classifier's scores of toxicity_eval.csv's summaries, within
+    ``tolerance`` (the YAML's)."""
     try:
-        df = read_csv(ctx, "toxicity_eval.csv", ["id", "summary_before", "summary_after"])
+        before, after = _lab3_hate_columns(ctx)
     except (FileNotFoundError, ValueError) as err:
         return Outcome.fail(str(err))
-    before, after = _hate(ctx, list(df["summary_before"])), _hate(ctx, list(df["summary_after"]))
-    ctx.cache["lab3_tox"] = (float(before.mean()), float(after.mean()))
     good, bad = 0, []
     for key, mine in (("toxicity_before", before.mean()), ("toxicity_after", after.mean())):
         theirs = number(lookup(ctx.results, f"{key}.mean"))
@@ -47,11 +46,11 @@ def lab3_toxicity_recomputed(ctx: GradeContext, tolerance: float = 0.01) -> Outc
 @check("lab3_detoxified")
 def lab3_detoxified(ctx: GradeContext) -> Outcome:
     """Recomputed mean toxicity after PPO is lower than before."""
-    if "lab3_tox" not in ctx.cache:
-        lab3_toxicity_recomputed(ctx)
-    if "lab3_tox" not in ctx.cache:
+    try:
+        before_p, after_p = _lab3_hate_columns(ctx)
+    except (FileNotFoundError, ValueError):
         return Outcome.fail("toxicity_eval.csv could not be scored")
-    before, after = ctx.cache["lab3_tox"]
+    before, after = float(before_p.mean()), float(after_p.mean())
     return Outcome.ok(f"{before:.3f} → {after:.3f}") if after < before else Outcome.fail(f"{before:.3f} → {after:.3f}")
 
 
@@ -64,10 +63,34 @@ def _look_sizes(first: int, last: int) -> list[int]:
     return sizes + [max(int(last), 2)]
 
 
+def _saved_policy(ctx: GradeContext, adapter: str) -> tuple[Any, Any, Any] | Outcome:
+    """The policy with the submission's saved ``adapter`` loaded (LoRA summarizer merged + the adapter), the
+    tokenizer and the grader's profile; or the failed Outcome that says why the adapter cannot be used."""
+    import torch
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from labkit import models
+    from labkit.cached_summarizer import lora_summarizer
+    from labkit.policy import policy_from_summarizer
+    adir = ctx.artifacts / adapter
+    if not (adir / "adapter_model.safetensors").is_file():
+        return Outcome.fail(f"{adapter}/adapter_model.safetensors was not saved")
+    prof = grader_profile(ctx)
+    summarizer = lora_summarizer(prof, seed=0, device=torch.device("cpu"), progress=False)
+    policy = policy_from_summarizer(summarizer, prof.lora, seed=0)
+    try:
+        result = set_peft_model_state_dict(policy.model, load_file(str(adir / "adapter_model.safetensors")))
+    except (RuntimeError, ValueError, OSError) as err:
+        return Outcome.fail(f"the saved adapter does not fit the policy: {err}")
+    if getattr(result, "unexpected_keys", None):
+        return Outcome.fail(f"the saved adapter has unexpected tensors ({len(result.unexpected_keys)})")
+    return policy, models.load_tokenizer(prof), prof
+
+
 @check("lab3_adapter_regenerates")
-def lab3_adapter_regenerates(ctx: GradeContext, n_hidden: int = 128, max_hidden: int = 2048, max_new_tokens: int = 32,
-                             margin: float = 0.0, seed: int = 0, confidence: float = 0.95,
-                             adapter: str = "ppo_adapter") -> Outcome:
+def lab3_adapter_regenerates(ctx: GradeContext, *, adapter: str, n_hidden: int, max_hidden: int, confidence: float,
+                             max_new_tokens: int = 32, margin: float = 0.0, seed: int = 0) -> Outcome:
     """Rebuild the policy (LoRA summarizer merged + the saved ``adapter``: PPO's, or DPO's ``dpo_adapter``) and
     sample one summary of each hidden rude dialogue (made at grading time, see hidden_dialogues) with the same
     random numbers with and without the adapter: the adapter's must be less toxic by more than noise reaches.
@@ -80,26 +103,15 @@ def lab3_adapter_regenerates(ctx: GradeContext, n_hidden: int = 128, max_hidden:
     hundredths) as the dialogues add up. An adapter that changed nothing writes the very same summaries at the
     first look, a drop of exactly 0, and fails there. Sampled at the profile's PPO temperature, the
     distribution PPO trained (at 1 the offline stand-in writes word salad whose stray insults swamp what the
-    adapter changed)."""
+    adapter changed). The rubric's YAML sets ``adapter``, ``n_hidden``, ``max_hidden`` and ``confidence``."""
     import numpy as np
-    import torch
-    from peft.utils import set_peft_model_state_dict
-    from safetensors.torch import load_file
 
-    from labkit import finetune, models, ppo, prompts
-    adir = ctx.artifacts / adapter
-    if not (adir / "adapter_model.safetensors").is_file():
-        return Outcome.fail(f"{adapter}/adapter_model.safetensors was not saved")
-    prof = grader_profile(ctx)
-    summarizer = finetune.lora_summarizer(prof, seed=0, device=torch.device("cpu"), progress=False)
-    policy = ppo.policy_from_summarizer(summarizer, prof.lora, seed=0)
-    try:
-        result = set_peft_model_state_dict(policy.model, load_file(str(adir / "adapter_model.safetensors")))
-    except (RuntimeError, ValueError, OSError) as err:
-        return Outcome.fail(f"the saved adapter does not fit the policy: {err}")
-    if getattr(result, "unexpected_keys", None):
-        return Outcome.fail(f"the saved adapter has unexpected tensors ({len(result.unexpected_keys)})")
-    tok = models.load_tokenizer(prof)
+    from labkit import prompts
+    from labkit.sampling import sample_summaries
+    loaded = _saved_policy(ctx, adapter)
+    if isinstance(loaded, Outcome):
+        return loaded
+    policy, tok, prof = loaded
     sizes = _look_sizes(n_hidden, max_hidden)
     hidden = hidden_dialogues(ctx, sizes[-1], toxic_only=True)
     sizes = sorted({min(n, len(hidden)) for n in sizes})
@@ -111,9 +123,9 @@ def lab3_adapter_regenerates(ctx: GradeContext, n_hidden: int = 128, max_hidden:
         ps = [prompts.summarize_prompt(r["dialogue"]) for r in hidden[done:size]]
         sampling = dict(max_new_tokens=max_new_tokens, seed=seed + done, progress=False,
                         temperature=prof.ppo.temperature)
-        after = ppo.sample_summaries(policy, tok, ps, **sampling)
+        after = sample_summaries(policy, tok, ps, **sampling)
         with policy.model.disable_adapter():
-            before = ppo.sample_summaries(policy, tok, ps, **sampling)
+            before = sample_summaries(policy, tok, ps, **sampling)
         same += sum(a == b for a, b in zip(after, before))
         before_p = np.concatenate([before_p, np.asarray(_hate(ctx, before), dtype=float)])
         after_p = np.concatenate([after_p, np.asarray(_hate(ctx, after), dtype=float)])
@@ -156,6 +168,7 @@ def lab3_best_reward_step(ctx: GradeContext, answer: Any) -> Outcome:
 
 
 def _lab3_hate_columns(ctx: GradeContext) -> tuple[Any, Any]:
+    """P(hate) of toxicity_eval.csv's summaries before and after PPO, rescored by the grader (once per context)."""
     if "lab3_hate" not in ctx.cache:
         df = read_csv(ctx, "toxicity_eval.csv", ["id", "summary_before", "summary_after"])
         ctx.cache["lab3_hate"] = (_hate(ctx, list(df["summary_before"])), _hate(ctx, list(df["summary_after"])))
@@ -191,8 +204,9 @@ def _dpo_hate(ctx: GradeContext) -> tuple[Any, Any, Any]:
 
 
 @check("lab3_dpo_toxicity_recomputed")
-def lab3_dpo_toxicity_recomputed(ctx: GradeContext, tolerance: float = 0.01) -> Outcome:
-    """Recorded mean toxicity after DPO equals the classifier's scores of toxicity_eval.csv's summary_after_dpo."""
+def lab3_dpo_toxicity_recomputed(ctx: GradeContext, *, tolerance: float) -> Outcome:
+    """Recorded mean toxicity after DPO equals the classifier's scores of toxicity_eval.csv's summary_after_dpo,
+    within ``tolerance`` (the YAML's)."""
     try:
         _, after, _ = _dpo_hate(ctx)
     except (FileNotFoundError, ValueError) as err:
@@ -215,10 +229,10 @@ def lab3_dpo_detoxified(ctx: GradeContext) -> Outcome:
 
 
 @check("lab3_dpo_kept_summaries")
-def lab3_dpo_kept_summaries(ctx: GradeContext, min_length_ratio: float = 0.7,
-                            min_in_vocabulary: float = 0.95) -> Outcome:
+def lab3_dpo_kept_summaries(ctx: GradeContext, *, min_length_ratio: float, min_in_vocabulary: float) -> Outcome:
     """DPO's summaries are still summaries: their total words at least ``min_length_ratio`` of the summaries'
-    before, and at least ``min_in_vocabulary`` of their words found in the dataset (from toxicity_eval.csv)."""
+    before, and at least ``min_in_vocabulary`` of their words found in the dataset (from toxicity_eval.csv; both
+    thresholds are the YAML's)."""
     from labkit.data import load_dialogsum
     from labkit.metrics import dataset_vocabulary, text_quality
     try:
@@ -249,11 +263,11 @@ def lab3_dpo_chosen_shorter_share(ctx: GradeContext, answer: Any, abs_tol: float
 
 
 @check("lab3_facts_kept")
-def lab3_facts_kept(ctx: GradeContext, max_invented: float = 0.15,
+def lab3_facts_kept(ctx: GradeContext, *, max_invented: float,
                     columns: tuple[str, ...] = ("summary_before", "summary_after", "summary_after_dpo")) -> Outcome:
     """Recomputed from toxicity_eval.csv against the grader's dialogues (``labkit.facts``): the invented-fact
-    rate of the summaries before PPO, after PPO and after DPO is at most ``max_invented``; partial credit per
-    column."""
+    rate of the summaries before PPO, after PPO and after DPO is at most ``max_invented`` (the YAML's); partial
+    credit per column."""
     from labkit.rubrics.checks import invented_rates
     try:
         df = read_csv(ctx, "toxicity_eval.csv", ["id", *columns])

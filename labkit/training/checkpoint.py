@@ -1,8 +1,8 @@
 """Checkpoint folders: written atomically, with the RNG state a bit-exact resume needs.
 
-A lesson fills a scratch folder inside ``with atomic_folder(final) as tmp:``;
-when the block ends the scratch folder takes ``final``'s place whole (an older
-``final`` is removed first), and when it raises the scratch folder is removed.
+A lesson fills a scratch folder inside ``with atomic_folder(final) as tmp:``
+(:func:`labkit.atomic.atomic_folder`); when the block ends the scratch folder
+takes ``final``'s place whole, and when it raises the scratch folder is removed.
 Either way no half-written checkpoint is ever where resume looks. The training
 state (optimizer, scheduler, counters) goes into one file with
 :func:`save_state`, which adds every global RNG's state; :func:`load_state`
@@ -11,32 +11,14 @@ restores the RNGs.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from labkit.atomic import atomic_folder  # noqa: F401  (how a checkpoint folder is written: ppo, dpo, the loop)
 from labkit.config import LabkitError
 from labkit.training.memory import MB
-
-
-@contextlib.contextmanager
-def atomic_folder(final: str | os.PathLike[str]) -> Iterator[Path]:
-    """A scratch folder beside ``final`` that replaces it when the block ends (removed if the block raises)."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    try:
-        yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def rng_state() -> dict[str, Any]:

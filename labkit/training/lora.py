@@ -1,9 +1,10 @@
-"""The one place a peft ``LoraConfig`` is built, from :class:`labkit.config.LoraSettings`, after checking it."""
+"""The one place a peft ``LoraConfig`` is built, from :class:`labkit.lab_settings.lora.LoraSettings`, after checking it."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from labkit.config import LabkitError, LoraSettings
+from labkit.config import LabkitError
+from labkit.lab_settings.lora import LoraSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from peft import LoraConfig

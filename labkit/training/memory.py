@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from labkit.config import LabkitError
-from labkit.models import ParamCount
+from labkit.training.params import ParamCount
 
 # The course's rule of thumb (Week 1, "computational challenges"): 4 bytes per
 # parameter to hold fp32 weights; training adds ~20 bytes per parameter for
