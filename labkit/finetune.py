@@ -8,7 +8,8 @@ baseline into the adapter model); ``make_qlora_model(profile, lora, ...)`` loads
 a fresh 4-bit base. What differs between the methods is only which parameters
 have ``requires_grad`` -- every weight for full fine-tuning, only the adapter for
 LoRA and QLoRA, only the soft prompt for prompt tuning -- so one loop trains
-them all (:func:`labkit.training.train`). The peft configs come from
+them all: :func:`labkit.training.loop.train`, which lab 2 calls as ``finetune.train`` beside the model
+makers (``finetune.TrainConfig`` likewise). The peft configs come from
 :mod:`labkit.training.lora`, :mod:`labkit.training.prompt_tuning` and
 :mod:`labkit.training.qlora`.
 """
@@ -24,6 +25,7 @@ from labkit.training.lora import lora_config
 # The course's memory rule of thumb, named here as well: lab 2's exercise and lab 1's text call it
 # finetune.estimate_memory. Its home is labkit.training.memory.
 from labkit.training.memory import estimate_memory  # noqa: F401
+from labkit.training.loop import TrainConfig, TrainResult, train  # noqa: F401  (lab 2 trains every method with finetune.train)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
