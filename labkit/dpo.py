@@ -35,7 +35,7 @@ from labkit.lab_settings.detox import DPOSettings
 from labkit.policy import PolicyWithValueHead, Rollout, logprobs_from_logits, response_kl
 from labkit.policy import reference_logprobs as token_reference_logprobs
 from labkit.sampling import sample_summaries
-from labkit.training import checkpoint
+from labkit.atomic import atomic_folder
 from labkit.training.run_config import RunConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -374,7 +374,7 @@ def train(
         log.debug("dpo step %s", entry)
     bar.close()
     if checkpoint_dir is not None:
-        with checkpoint.atomic_folder(checkpoint_dir) as tmp:
+        with atomic_folder(checkpoint_dir) as tmp:
             policy.model.save_pretrained(tmp)
     return history
 

@@ -47,6 +47,7 @@ from labkit.config import MAX_SOURCE_TOKENS, LabkitError
 from labkit.lab_settings.detox import PPOSettings
 from labkit.policy import PolicyWithValueHead, Rollout, entropy_from_logits, logprobs_from_logits, response_kl, state_kl
 from labkit.sampling import MIN_LENGTH, sample_new_tokens, sample_responses
+from labkit.atomic import atomic_folder
 from labkit.training import checkpoint
 from labkit.training.run_config import RunConfig
 
@@ -349,7 +350,7 @@ def save_checkpoint(
     RNG state and the log as the folder ``directory``, atomically (a kill mid-save leaves the previous one)."""
     from safetensors.torch import save_file
 
-    with checkpoint.atomic_folder(directory) as tmp:
+    with atomic_folder(directory) as tmp:
         policy.model.save_pretrained(tmp)
         save_file({k: v.detach().cpu().contiguous() for k, v in policy.value_head.state_dict().items()},
                   tmp / VALUE_HEAD_FILE)

@@ -20,9 +20,8 @@ What a lesson calls is named here: ``training.train``, ``training.TrainConfig``,
 """
 from __future__ import annotations
 
-from labkit.training.checkpoint import (
-    atomic_folder, directory_size_mb, load_state, restore_rng_state, rng_state, save_state,
-)
+from labkit.atomic import atomic_folder
+from labkit.training.checkpoint import directory_size_mb, load_state, restore_rng_state, rng_state, save_state
 from labkit.training.lora import lora_config
 from labkit.training.loop import TrainConfig, TrainResult, list_checkpoints, tokenize_for_training, train
 from labkit.training.memory import MB, MemoryEstimate, PeakMeter, TensorMemoryTracker, estimate_memory

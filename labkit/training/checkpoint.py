@@ -16,7 +16,6 @@ import random
 from pathlib import Path
 from typing import Any
 
-from labkit.atomic import atomic_folder  # noqa: F401  (how a checkpoint folder is written: ppo, dpo, the loop)
 from labkit.config import LabkitError
 from labkit.training.memory import MB
 
