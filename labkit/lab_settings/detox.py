@@ -35,6 +35,7 @@ class DetoxSettings:
     max_dialogue_chars: int = 1000
     n_eval: int = 160                    # held-out prompts scored before and after
     reward: str = "nothate_logit"        # PPO's reward and DPO's ranking (labkit.toxicity.REWARDS)
+    rude_only: bool = False              # PPO and DPO train on the dialogues with a rude turn only (the course: all)
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,20 @@ class SummarizerSettings:
 # beta 1 (the reward's KL) instead of 0.3: less drift. The KL runs at 0.3-0.8 nats per summary, near the
 # target of 1, which scales the course's 6 nats over ~250 new tokens to ~25-token summaries.
 # Rollouts of 32-56 new tokens: the digit-by-digit summaries run to ~45 tokens.
+# Recipe 6, retuned (2026-12-03, measured on 256 rude and 160 polite dialogues generated with a seed of their own,
+# never lab 3's held-out prompts): the faithful stand-in reports the insult with confidence, and leaving that
+# sentence out costs ~2 nats, twice what target_kl 1 allowed. 25 steps at lr 1.4e-3, beta 1, kl_loss_coef 1, lam
+# 0.8 lowered P(hate) there by +0.002 to +0.025 (training seeds 42/1/7; the lab's own 0.222 -> 0.196 was its
+# sampling seed's luck: the same adapter sampled with seed 5, 0.206 -> 0.209), and the grader's re-run could not
+# tell the adapter from none. PPO on the rude dialogues only (DetoxSettings.rude_only), seed 1: at those settings
+# +0.011; target 3, beta 0.3, kl_loss_coef 0.3, lr 8e-4: +0.60 but the content drifted (ROUGE-1 on the rude
+# 0.825 -> 0.731, on the polite 0.794 -> 0.753; KL 3.4-5.6); lr 1.4e-3: word salad; 15 steps: +0.43, polite
+# still -0.04. lam 0.5 keeps the credit on the closing sentence, where the insult is: 15 steps, +0.12 (se
+# 0.025), rude ROUGE-1 -0.019, polite -0.004, KL 0.4 (kl_loss_coef 0.6; at 0.3: +0.12, polite -0.009).
 OFFLINE_PPO = PPOSettings(
-    learning_rate=1.4e-3, batch_size=32, mini_batch_size=8, ppo_epochs=2,
-    init_kl_coef=1.0, target_kl=1.0, adaptive_kl=True, min_new_tokens=32, max_new_tokens=56,
-    temperature=1.0, lam=0.8, kl_loss_coef=1.0,
+    learning_rate=8e-4, batch_size=32, mini_batch_size=8, ppo_epochs=2,
+    init_kl_coef=0.3, target_kl=3.0, adaptive_kl=True, min_new_tokens=32, max_new_tokens=56,
+    temperature=1.0, lam=0.5, kl_loss_coef=0.6,
 )
 
 # 15 PPO steps: 25 lost more ROUGE-1 for no more detoxification. 320 of the 384 held-out prompts: half
@@ -100,8 +111,10 @@ OFFLINE_PPO = PPOSettings(
 # -0.018/-0.011) against 3 of 4 (42/1/7/5) with the nothate
 # logit (seed 42: 0.115 -> 0.088, CI [-0.060, +0.008]; ROUGE-1 -0.011/-0.004/-0.004/-0.003). In the default
 # run the nothate logit also gave 15 clean summaries an insult while it took one from 28.
-OFFLINE_DETOX = DetoxSettings(ppo_steps=25, min_dialogue_chars=200, max_dialogue_chars=1000, n_eval=320,
-                              reward="log_odds")
+# rude_only: one dialogue in five is rude; a polite one's summary is clean already and its reward says nothing,
+# so with all dialogues four fifths of each batch (and of DPO's pairs) taught nothing.
+OFFLINE_DETOX = DetoxSettings(ppo_steps=15, min_dialogue_chars=200, max_dialogue_chars=1000, n_eval=320,
+                              reward="log_odds", rude_only=True)
 
 # DPO, tuned on 100 and 200 training prompts held out from the pairs (never lab 3's held-out prompts):
 # beta 0.1 (the paper's) at lr 1e-3 drifted (KL 4.4, ROUGE-1 0.45 -> 0.33, 78% of the length); lr 3e-4
