@@ -10,7 +10,13 @@ validation split (``--dataset``; default ../shared/data/dialogsum/dialogsum.dev.
 The measured figures the labs' texts quote live in BENCHMARKS.md's quoted-figures table (``read_figures``);
 a full run prints its rows for that table, and ``tests/test_quoted_figures.py`` holds the labs' texts to it.
 
+Each lab runs in fp32 and, where this CPU is fast at it, in bf16 too (``--dtypes``; the labs' ``dtype``
+parameter: bf16 autocast with fp32 weights, labkit.precision), side by side in one run. Where bf16 is not
+faster (labkit.precision's measurement, or no avx512_bf16/amx_bf16 flag), the bf16 runs are skipped and the
+bench says why; ``--dtypes fp32 bf16`` runs both regardless. The quoted figures come from the fp32 runs.
+
 Run: .venv/bin/python bench/course_shaped.py [--models DIR] [--dataset FILE] [--out DIR] [--labs lab1 lab2 lab3]
+     [--dtypes auto | fp32 [bf16]]
 Quick (``--quick``: seconds, no model): checks what a full run relies on without running a lab: the sizes it
 turns down are knobs of each lab, the cells it times exist, and the quoted-figures table reads, with a row for
 every figure it measures.
@@ -151,17 +157,17 @@ def per_step(lab: str, row: dict[str, Any]) -> str:
     return f"{seconds / steps:.1f} s per PPO step (batch 4, 8-16 new tokens)" if seconds else "-"
 
 
-def run_one(lab: str, dataset: Path, out: Path) -> dict:
-    """Run one lab (this process's children are only that lab's, so their peak RSS is the lab's)."""
+def run_one(lab: str, dataset: Path, out: Path, dtype: str = "fp32") -> dict:
+    """Run one lab in ``dtype`` (this process's children are only that lab's, so their peak RSS is the lab's)."""
     import resource
 
     from labkit import labs
     from labkit.run import execute
 
-    res = execute(labs.get(lab).notebook, out, {"dataset": str(dataset), **SIZES[lab]}, profile="course",
-                  cell_timeout=3600, timeout=3600)
+    res = execute(labs.get(lab).notebook, out / dtype, {"dataset": str(dataset), "dtype": dtype, **SIZES[lab]},
+                  profile="course", cell_timeout=3600, timeout=3600)
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB -> GiB: the largest process
-    row = {"lab": lab, "ok": res.ok, "message": res.message, "seconds": res.seconds, "peak_gb": peak_gb,
+    row = {"lab": lab, "dtype": dtype, "ok": res.ok, "message": res.message, "seconds": res.seconds, "peak_gb": peak_gb,
            "settings": res.results.get("settings"), "results": {k: res.results.get(k) for k in (
                "seconds_per_step", "peak_memory_mb")},
            "timed_cell_seconds": cell_seconds(res.output_notebook, TIMED_CELLS[lab]) if lab in TIMED_CELLS and res.ok
@@ -171,6 +177,14 @@ def run_one(lab: str, dataset: Path, out: Path) -> dict:
 
 
 # ----------------------------------------------------------------------------- quick and full
+
+
+def _parameters_index(lab: str) -> int:
+    import nbformat
+
+    from labkit import labs
+    cells = nbformat.read(labs.get(lab).notebook, as_version=4).cells
+    return next(i for i, cell in enumerate(cells) if "parameters" in cell.metadata.get("tags", []))
 
 
 def quick_check() -> int:
@@ -186,6 +200,8 @@ def quick_check() -> int:
         if lab in TIMED_CELLS:
             ids = {cell.get("id") for cell in nbformat.read(labs.get(lab).notebook, as_version=4).cells}
             problems += [] if TIMED_CELLS[lab] in ids else [f"{lab} has no cell {TIMED_CELLS[lab]!r} (TIMED_CELLS)"]
+    problems += [f"{lab}'s parameters cell has no 'dtype' (the runs in each dtype set it)" for lab in SIZES
+                 if "dtype = " not in nbformat.read(labs.get(lab).notebook, as_version=4).cells[_parameters_index(lab)].source]
     recorded = read_figures()
     problems += [f"BENCHMARKS.md's quoted-figures table has no row {key!r}" for key in MEASURES if key not in recorded]
     print(f"quick: the sizes turned down are knobs of {', '.join(SIZES)}; the timed cells exist; "
@@ -198,37 +214,64 @@ def quick_check() -> int:
     return 1 if problems else 0
 
 
-def report(rows: dict[str, dict[str, Any]]) -> None:
-    """The run's table for BENCHMARKS.md, and its rows of the quoted-figures table."""
-    print("\n| lab | sizes turned down | wall | peak memory (RSS) | per step | the lab's hardware text |")
-    print("|---|---|---|---|---|---|")
-    for lab, row in rows.items():
+def report(rows: dict[tuple[str, str], dict[str, Any]]) -> None:
+    """The run's table for BENCHMARKS.md (a row per lab and dtype, bf16's wall time as a ratio to fp32's), and
+    its rows of the quoted-figures table (from the fp32 runs: what the labs' texts quote)."""
+    print("\n| lab | dtype | sizes turned down | wall | peak memory (RSS) | per step | the lab's hardware text |")
+    print("|---|---|---|---|---|---|---|")
+    for (lab, dtype), row in rows.items():
         turned = ", ".join(f"{k} {v}" for k, v in SIZES[lab].items())
-        print(f"| {lab} | {turned} | {row['seconds']:.0f} s | {row['peak_gb']:.1f} GB | {row['per_step']} | {STATED[lab]} |")
+        wall = f"{row['seconds']:.0f} s"
+        fp32 = rows.get((lab, "fp32"))
+        if dtype != "fp32" and fp32:
+            wall += f" ({fp32['seconds'] / row['seconds']:.2f}x fp32's speed)"
+        print(f"| {lab} | {dtype} | {turned} | {wall} | {row['peak_gb']:.1f} GB | {row['per_step']} | {STATED[lab]} |")
     print("\nThe quoted-figures table's rows this run measured (paste them into BENCHMARKS.md; then make each lab's "
           "text agree: tests/test_quoted_figures.py):")
-    for figure in new_figures(rows, read_figures()):
+    for figure in new_figures({lab: row for (lab, dtype), row in rows.items() if dtype == "fp32"}, read_figures()):
         print(figure.row())
 
 
-def run_labs(labs_: list[str], dataset: Path, out: Path) -> tuple[dict[str, dict[str, Any]], int]:
-    """Each lab in its own process; the rows of those that ran, and the exit status."""
+def chosen_dtypes(asked: list[str]) -> list[str]:
+    """The dtypes a run measures: ``asked`` as given, or for ``auto`` fp32 and, where this CPU is fast at it
+    (labkit.precision's measurement, or an avx512_bf16/amx_bf16 flag), bf16; it says why bf16 is skipped."""
+    if asked != ["auto"]:
+        bad = [d for d in asked if d not in ("fp32", "bf16")]
+        if bad:
+            raise SystemExit(f"--dtypes takes auto, or fp32 and/or bf16; got {' '.join(bad)}")
+        return list(dict.fromkeys(asked))
+    from labkit import precision
+
+    measured, flags = precision.cached_measurement(), precision.cpu_bf16_flags()
+    print(f"CPU: {precision.cpu_model()}: fp32 {measured.fp32_gflops:.1f}, bf16 {measured.bf16_gflops:.1f} GFLOP/s "
+          f"({measured.speedup:.2f}x; flags: {', '.join(flags) or 'no avx512_bf16/amx_bf16'})")
+    if measured.fast_bf16 or flags:
+        return ["fp32", "bf16"]
+    print(f"bf16 skipped: this CPU has no fast bf16 (bf16 matmuls ran {measured.speedup:.2f}x as fast as fp32, < "
+          f"{precision.FAST_BF16_RATIO}x, and neither avx512_bf16 nor amx_bf16): the labs' dtype='auto' uses fp32 "
+          "here (--dtypes fp32 bf16 runs it anyway)")
+    return ["fp32"]
+
+
+def run_labs(labs_: list[str], dtypes: list[str], dataset: Path,
+             out: Path) -> tuple[dict[tuple[str, str], dict[str, Any]], int]:
+    """Each lab in each dtype in its own process; the rows of those that ran, and the exit status."""
     rows, status = {}, 0
-    for lab in labs_:
-        proc = subprocess.run([sys.executable, __file__, "--one", lab, "--dataset", str(dataset), "--out", str(out)],
-                              capture_output=True, text=True)
+    for lab, dtype in ((lab, dtype) for lab in labs_ for dtype in dtypes):
+        proc = subprocess.run([sys.executable, __file__, "--one", lab, "--dtype", dtype, "--dataset", str(dataset),
+                               "--out", str(out)], capture_output=True, text=True)
         try:
             row = json.loads(proc.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):
-            print(f"{lab}: the run crashed: {proc.stderr[-800:]}")
+            print(f"{lab} ({dtype}): the run crashed: {proc.stderr[-800:]}")
             status = 1
             continue
         if not row["ok"]:
-            print(f"{lab}: failed: {row['message']}")
+            print(f"{lab} ({dtype}): failed: {row['message']}")
             status = 1
             continue
-        rows[lab] = row
-        print(f"{lab}: {row['seconds']:.0f} s, peak {row['peak_gb']:.1f} GB; {row['per_step']}; "
+        rows[(lab, dtype)] = row
+        print(f"{lab} ({dtype}): {row['seconds']:.0f} s, peak {row['peak_gb']:.1f} GB; {row['per_step']}; "
               f"settings {json.dumps(row['settings'])}", flush=True)
     return rows, status
 
@@ -239,10 +282,14 @@ def main() -> int:
     parser.add_argument("--dataset", default=None, help="a DialogSum file or folder (default: the shared dev split)")
     parser.add_argument("--out", default=None, help="where the executed notebooks go (default: a temporary folder)")
     parser.add_argument("--labs", nargs="*", default=list(SIZES))
+    parser.add_argument("--dtypes", nargs="+", default=["auto"],
+                        help="auto (fp32, and bf16 where this CPU is fast at it), or fp32 and/or bf16")
     parser.add_argument("--quick", action="store_true", help="check what a full run relies on, in seconds, no lab run")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one lab, print JSON
+    parser.add_argument("--dtype", default="fp32", help=argparse.SUPPRESS)  # internal: that run's dtype
     args = parser.parse_args()
     if args.quick:
+        chosen_dtypes([d for d in args.dtypes if d != "auto"] or ["fp32"])  # the names only: no measurement
         return quick_check()
 
     from labkit import standin
@@ -250,8 +297,9 @@ def main() -> int:
 
     dataset = Path(args.dataset) if args.dataset else shared_dialogsum_path()
     if args.one:
-        print(json.dumps(run_one(args.one, dataset, Path(args.out))))
+        print(json.dumps(run_one(args.one, dataset, Path(args.out), args.dtype)))
         return 0
+    dtypes = chosen_dtypes(args.dtypes)
     models = Path(args.models) if args.models else labkit_home() / "course-shaped"
     standin.build(models)
     os.environ["LABKIT_MODELS"] = str(models)
@@ -260,7 +308,7 @@ def main() -> int:
         return 2
     out = Path(args.out or tempfile.mkdtemp(prefix="course-shaped-"))
     print(f"course-shaped stand-in {models} (random weights: shapes and memory only); dataset {dataset}; out {out}")
-    rows, status = run_labs(args.labs, dataset, out)
+    rows, status = run_labs(args.labs, dtypes, dataset, out)
     report(rows)
     return status
 

@@ -59,3 +59,15 @@ def test_a_drifted_or_reworded_text_is_caught():
     assert figure.quoted_in("the lab peaked at 6.0 GB") is None  # other words: caught as missing
     assert BENCH.Figure("k", "lab2", 15.4, "GB", "m", "{} GB for the whole lab").quoted_in(
         "15.4 GB for the whole lab") == 15.4
+
+
+def test_the_bench_reports_bf16_beside_fp32_and_quotes_only_fp32(capsys):
+    row = {"seconds": 100.0, "peak_gb": 6.0, "per_step": "-", "results": {}, "timed_cell_seconds": None}
+    BENCH.report({("lab3", "fp32"): row, ("lab3", "bf16"): {**row, "seconds": 40.0, "peak_gb": 4.0}})
+    out = capsys.readouterr().out
+    assert "| lab3 | fp32 |" in out and "| lab3 | bf16 |" in out and "(2.50x fp32's speed)" in out
+    quoted = [line for line in out.splitlines() if line.startswith("| lab3.peak_gb |")]
+    assert len(quoted) == 1 and "| 6.0 |" in quoted[0]  # the labs' texts quote the fp32 run's peak, not bf16's 4.0
+    assert BENCH.chosen_dtypes(["bf16", "fp32", "bf16"]) == ["bf16", "fp32"]
+    with pytest.raises(SystemExit, match="fp32 and/or bf16; got fp16"):
+        BENCH.chosen_dtypes(["fp16"])
