@@ -3,6 +3,7 @@ bucketing, memory measurement, checkpoints and bit-exact resume; lab 3's cached 
 from __future__ import annotations
 
 import random
+import shutil
 
 import pytest
 import torch
@@ -231,3 +232,35 @@ def test_lora_summarizer_is_cached_trainable_and_distinct(fixtures_manifest):
     b = {n: p for n, p in second.named_parameters() if "lora_" in n}
     assert a and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert any(p.abs().sum() > 0 for n, p in a.items() if "lora_B" in n)  # trained, not fresh
+
+
+def test_the_shipped_summarizer_is_installed_only_under_its_key_and_hashes(fixtures_manifest, tmp_path, monkeypatch):
+    """ship() writes the adapter with the key it was trained under; a fresh cache installs it instead of training,
+    and a different key or a changed file trains as before."""
+    import json
+
+    from labkit import cached_summarizer as cs
+
+    info = cs.ship(tmp_path / "shipped", max_steps=2)
+    assert json.loads((tmp_path / "shipped" / cs.SHIPPED_INFO).read_text())["key"] == info["key"]
+    assert "adapter_model.safetensors" in info["files"] and info["max_steps"] == 2
+    monkeypatch.setattr(cs, "shipped_dir", lambda: tmp_path / "shipped")
+    trained = []
+    monkeypatch.setattr(cs, "train", lambda *a, **k: trained.append(1))
+    home = tmp_path / "cache"
+
+    def fresh_load(max_steps: int):
+        shutil.rmtree(home, ignore_errors=True)
+        monkeypatch.setenv("LABKIT_HOME", str(home))  # a fresh home: the fixtures install there, then the adapter
+        return cs.lora_summarizer("offline", seed=0, max_steps=max_steps, progress=False)
+
+    fresh_load(2)
+    assert not trained  # installed, not trained
+    (target,) = [p for p in (home / "cache" / "lora_summarizer").iterdir() if p.is_dir()]
+    assert (target / "adapter_model.safetensors").read_bytes() == (
+        tmp_path / "shipped" / "adapter_model.safetensors").read_bytes()
+    fresh_load(3)  # another key (other settings): trained
+    assert trained == [1]
+    (tmp_path / "shipped" / "adapter_model.safetensors").write_bytes(b"tampered")
+    fresh_load(2)
+    assert trained == [1, 1]  # a changed file is never installed
