@@ -36,9 +36,9 @@ def test_lab3_yaml_is_the_one_home_of_its_thresholds():
 
 def test_lab3_grading_numbers_are_the_rubrics():
     params = {spec.name: spec.params for spec in load_rubric("lab3").checks}
-    assert params["adapter_regenerates"] == {"adapter": "ppo_adapter", "n_hidden": 128, "max_hidden": 2048,
+    assert params["adapter_regenerates"] == {"adapter": "ppo_adapter", "n_hidden": 128, "max_hidden": 1024,
                                              "confidence": 0.95}
-    assert params["dpo_adapter_regenerates"] == {"adapter": "dpo_adapter", "n_hidden": 128, "max_hidden": 2048,
+    assert params["dpo_adapter_regenerates"] == {"adapter": "dpo_adapter", "n_hidden": 128, "max_hidden": 1024,
                                                  "confidence": 0.95}
     assert params["toxicity_verified"] == params["dpo_toxicity_verified"] == {"tolerance": 0.01}
     assert params["dpo_kept_summaries"] == {"min_length_ratio": 0.7, "min_in_vocabulary": 0.95}
