@@ -101,8 +101,7 @@ def lora_summarizer(
     from filelock import FileLock
     from peft import PeftModel
 
-    from labkit.data import load_dialogsum
-    from labkit.models import load_seq2seq, load_tokenizer
+    from labkit.models import load_seq2seq
 
     p = replace(get_profile(profile), dataset_splits=("train",))  # one dataset file: all of it is training data
     given = Path(p.summarizer_adapter) if p.summarizer_adapter else None
@@ -121,22 +120,27 @@ def lora_summarizer(
         if not (target / "adapter_config.json").is_file() and p.uses_fixtures:
             _install_shipped(target.name.split("-", 1)[1], target)
         if not (target / "adapter_config.json").is_file():
-            log.info("Training the LoRA summarizer once (%d steps); cached in %s", cfg.max_steps, target)
-            base = load_seq2seq(p, device="cpu" if device is None else device)
-            model = make_lora_model(base, p.lora, seed=seed)
-            from labkit import precision
-
-            # Cached and shared by every run here, whatever its dtype: trained in fp32 so that lab 3 starts
-            # from the same summarizer in an fp32 run and a bf16 one.
-            with precision.fp32_step("Training lab 3's starting summarizer",
-                                     "it is cached and shared by every run on this machine, fp32 or bf16"):
-                train(model, load_tokenizer(p), load_dialogsum(p)["train"], cfg, progress=progress,
-                      desc="LoRA summarizer")
-            with atomic_folder(target) as tmp:
-                model.save_pretrained(str(tmp))
+            _train_into(target, p, cfg, seed=seed, device=device, progress=progress)
     base = load_seq2seq(p, device=device)
     return PeftModel.from_pretrained(base, str(target), is_trainable=True).eval()
 
+
+
+def _train_into(target: Path, p: Profile, cfg: TrainConfig, *, seed: int, device: Any, progress: bool) -> None:
+    """Train the summarizer with ``cfg`` and save it as the cache folder ``target`` (atomically)."""
+    from labkit import precision
+    from labkit.data import load_dialogsum
+    from labkit.models import load_seq2seq, load_tokenizer
+
+    log.info("Training the LoRA summarizer once (%d steps); cached in %s", cfg.max_steps, target)
+    model = make_lora_model(load_seq2seq(p, device="cpu" if device is None else device), p.lora, seed=seed)
+    # Cached and shared by every run here, whatever its dtype: trained in fp32 so that lab 3 starts from the same
+    # summarizer in an fp32 run and a bf16 one.
+    with precision.fp32_step("Training lab 3's starting summarizer",
+                             "it is cached and shared by every run on this machine, fp32 or bf16"):
+        train(model, load_tokenizer(p), load_dialogsum(p)["train"], cfg, progress=progress, desc="LoRA summarizer")
+    with atomic_folder(target) as tmp:
+        model.save_pretrained(str(tmp))
 
 
 def shipped_dir() -> Path:
