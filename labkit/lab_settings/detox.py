@@ -89,10 +89,10 @@ class SummarizerSettings:
 # Recipe 6, retuned (2026-12-03, measured on 256 rude and 160 polite dialogues generated with a seed of their own,
 # never lab 3's held-out prompts): the faithful stand-in reports the insult with confidence, and leaving that
 # sentence out costs ~2 nats, twice what target_kl 1 allowed. 25 steps at lr 1.4e-3, beta 1, kl_loss_coef 1, lam
-# 0.8 lowered P(hate) there by +0.002 to +0.025 (training seeds 42/1/7; the lab's own 0.222 -> 0.196 was its
-# sampling seed's luck: the same adapter sampled with seed 5, 0.206 -> 0.209), and the grader's re-run could not
-# tell the adapter from none. PPO on the rude dialogues only (DetoxSettings.rude_only), seed 1: at those settings
-# +0.011; target 3, beta 0.3, kl_loss_coef 0.3, lr 8e-4: +0.60 but the content drifted (ROUGE-1 on the rude
+# 0.8 changed P(hate) there by -0.009 to +0.025 (the default run's adapter at two hidden seeds, a rerun of seed 42;
+# the lab's own 0.222 -> 0.196 was its sampling seed's luck: the same adapter sampled with seed 5, 0.206 -> 0.209),
+# and the grader's re-run could not tell the adapter from none. PPO on the rude dialogues only
+# (DetoxSettings.rude_only) at those settings: +0.084/+0.011/-0.001 (seeds 42/1/7); then seed 1: target 3, beta 0.3, kl_loss_coef 0.3, lr 8e-4: +0.60 but the content drifted (ROUGE-1 on the rude
 # 0.825 -> 0.731, on the polite 0.794 -> 0.753; KL 3.4-5.6); lr 1.4e-3: word salad; 15 steps: +0.43, polite
 # still -0.04. lam 0.5 keeps the credit on the closing sentence, where the insult is: 15 steps, +0.12 (se
 # 0.025), rude ROUGE-1 -0.019, polite -0.004, KL 0.4 (kl_loss_coef 0.6; at 0.3: +0.12, polite -0.009).
