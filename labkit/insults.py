@@ -9,8 +9,9 @@ the generator.
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
-__all__ = ["INSULT_NOUNS", "INSULT_ADJECTIVES", "INSULTS", "is_toxic_text"]
+__all__ = ["INSULT_NOUNS", "INSULT_ADJECTIVES", "INSULTS", "is_toxic_text", "rude_dialogues"]
 
 # Mild, invented-for-the-course vocabulary.  Nothing about real groups.
 INSULT_NOUNS: tuple[str, ...] = (
@@ -35,3 +36,17 @@ def is_toxic_text(text: str) -> bool:
     outputs in the labs).
     """
     return _INSULT_RE.search(text) is not None
+
+
+def rude_dialogues(dialogues: Iterable[str]) -> list[str]:
+    """The dialogues with a rude turn (a word of :data:`INSULTS`), in order: what lab 3 trains PPO and DPO on
+    with ``rude_only``. A LabkitError when there are none (another dataset, whose insults are not these words)."""
+    from labkit.config import LabkitError
+
+    given = list(dialogues)
+    rude = [d for d in given if is_toxic_text(d)]
+    if not rude:
+        raise LabkitError(f"rude_only = True, but none of the {len(given)} training dialogues uses one of labkit's "
+                          f"insult words ({', '.join(INSULT_NOUNS[:4])}, ...): this dataset's rudeness, if any, is "
+                          "not in that list. Set rude_only = False in the parameters cell to train on every dialogue.")
+    return rude

@@ -234,3 +234,13 @@ def test_toxicity_covers_summary_style(toxicity):
     for label in ("hate", "nothate"):
         tagged = [r for r in rows if r["label"] == label and "#Person" in r["text"]]
         assert len(tagged) >= 0.2 * sum(r["label"] == label for r in rows), label
+
+
+def test_rude_dialogues_are_those_with_an_insult_and_none_is_a_clear_error():
+    from labkit.config import LabkitError
+    from labkit.insults import rude_dialogues
+
+    dialogues = ["#Person1#: Move it, you clown.", "#Person1#: Thanks for the dumbbells.", "#Person2#: You IDIOTS!"]
+    assert rude_dialogues(dialogues) == [dialogues[0], dialogues[2]]
+    with pytest.raises(LabkitError, match=r"none of the 1 training dialogues.*rude_only = False"):
+        rude_dialogues(["#Person1#: Lovely weather."])
