@@ -179,19 +179,12 @@ def run_one(lab: str, dataset: Path, out: Path, dtype: str = "fp32") -> dict:
 # ----------------------------------------------------------------------------- quick and full
 
 
-def _parameters_index(lab: str) -> int:
-    import nbformat
-
-    from labkit import labs
-    cells = nbformat.read(labs.get(lab).notebook, as_version=4).cells
-    return next(i for i, cell in enumerate(cells) if "parameters" in cell.metadata.get("tags", []))
-
-
 def quick_check() -> int:
     """What a full run relies on, checked without running a lab. Returns the exit status."""
     import nbformat
 
     from labkit import labs
+    from labkit.run_params import inspect_parameters
 
     problems = []
     for lab, sizes in SIZES.items():
@@ -201,7 +194,7 @@ def quick_check() -> int:
             ids = {cell.get("id") for cell in nbformat.read(labs.get(lab).notebook, as_version=4).cells}
             problems += [] if TIMED_CELLS[lab] in ids else [f"{lab} has no cell {TIMED_CELLS[lab]!r} (TIMED_CELLS)"]
     problems += [f"{lab}'s parameters cell has no 'dtype' (the runs in each dtype set it)" for lab in SIZES
-                 if "dtype = " not in nbformat.read(labs.get(lab).notebook, as_version=4).cells[_parameters_index(lab)].source]
+                 if "dtype" not in inspect_parameters(labs.get(lab).notebook)]
     recorded = read_figures()
     problems += [f"BENCHMARKS.md's quoted-figures table has no row {key!r}" for key in MEASURES if key not in recorded]
     print(f"quick: the sizes turned down are knobs of {', '.join(SIZES)}; the timed cells exist; "

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from labkit.atomic import atomic_folder
 from labkit.config import DEFAULT_PROFILE, LabkitError, Profile, labkit_home
 from labkit.finetune import make_lora_model
+from labkit.fixtures import MANIFEST as SHIPPED_INFO, file_hashes  # one manifest name and one hasher for shipped files
 from labkit.profiles import get_profile
 from labkit.training.loop import TrainConfig, train
 
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 
 LORA_RECIPE_VERSION = "1"
 SHIPPED_FOLDER = "lab3-summarizer"   # under data/: the offline adapter, trained once and shipped
-SHIPPED_INFO = "summarizer.json"     # its key, its files' hashes and where it was trained
 
 
 def lora_train_config(profile: Profile | str, *, seed: int = 0, max_steps: int | None = None) -> TrainConfig:
@@ -114,11 +114,12 @@ def lora_summarizer(
         base = load_seq2seq(p, device=device)
         return PeftModel.from_pretrained(base, str(given), is_trainable=True).eval()
     cfg = lora_train_config(p, seed=seed, max_steps=max_steps)
-    target = labkit_home() / "cache" / "lora_summarizer" / f"{p.name}-{_lora_cache_key(p, cfg)}"
+    key = _lora_cache_key(p, cfg)
+    target = _cache_dir(p, key)
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if not (target / "adapter_config.json").is_file() and p.uses_fixtures:
-            _install_shipped(target.name.split("-", 1)[1], target)
+            _install_shipped(key, target)
         if not (target / "adapter_config.json").is_file():
             _train_into(target, p, cfg, seed=seed, device=device, progress=progress)
     base = load_seq2seq(p, device=device)
@@ -150,9 +151,9 @@ def shipped_dir() -> Path:
     return data_dir() / SHIPPED_FOLDER
 
 
-def _hashes(folder: Path) -> dict[str, str]:
-    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.iterdir())
-            if f.is_file() and f.name != SHIPPED_INFO}
+def _cache_dir(p: Profile, key: str) -> Path:
+    """The cache folder of the summarizer trained under ``key``."""
+    return labkit_home() / "cache" / "lora_summarizer" / f"{p.name}-{key}"
 
 
 def _install_shipped(key: str, target: Path, source: Path | None = None) -> bool:
@@ -167,7 +168,7 @@ def _install_shipped(key: str, target: Path, source: Path | None = None) -> bool
         log.info("The shipped summarizer was trained with other settings or data (key %s, not %s): training one.",
                  info.get("key"), key)
         return False
-    if _hashes(source) != info.get("files"):
+    if file_hashes(source) != info.get("files"):
         log.warning("The shipped summarizer in %s does not match its hashes; training one instead. Restore it with "
                     "'git checkout -- data/%s'.", source, SHIPPED_FOLDER)
         return False
@@ -192,11 +193,12 @@ def ship(dest: Path | None = None, *, max_steps: int | None = None, seed: int = 
 
     lora_summarizer(OFFLINE_PROFILE, seed=seed, max_steps=max_steps, device="cpu", progress=True)
     p = replace(get_profile(OFFLINE_PROFILE), dataset_splits=("train",))
-    key = _lora_cache_key(p, lora_train_config(p, seed=seed, max_steps=max_steps))
-    cached = labkit_home() / "cache" / "lora_summarizer" / f"{p.name}-{key}"
+    cfg = lora_train_config(p, seed=seed, max_steps=max_steps)
+    key = _lora_cache_key(p, cfg)
+    cached = _cache_dir(p, key)
     dest = Path(dest) if dest is not None else shipped_dir()
-    info = {"key": key, "files": _hashes(cached), "trained_on": precision.cpu_model(), "torch": torch.__version__,
-            "max_steps": lora_train_config(p, seed=seed, max_steps=max_steps).max_steps, "seed": seed}
+    info = {"key": key, "files": file_hashes(cached), "trained_on": precision.cpu_model(), "torch": torch.__version__,
+            "max_steps": cfg.max_steps, "seed": seed}
     with atomic_folder(dest) as tmp:
         for name in info["files"]:
             shutil.copyfile(cached / name, tmp / name)
